@@ -1,0 +1,148 @@
+"""Bringing the search index in line with a document row: the body of the `sync_document` task and
+of `manage.py sync_index`.
+
+The row says what the index should hold (`content_hash`); syncing makes it so and records the
+outcome on the row. Running it twice does nothing new, so duplicate or replayed tasks are harmless.
+"""
+
+import asyncio
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from knowledge.access import group_key
+from knowledge.chunking import chunk_segments
+from knowledge.models import Chunk, Document, IndexStatus
+from knowledge.search import build_backend
+from knowledge.search.base import PUBLIC_GROUP, IndexChunk, SearchBackendError
+
+log = logging.getLogger(__name__)
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, SearchBackendError) and exc.transient or isinstance(exc, OSError)
+
+
+class Indexer:
+    """One search backend on one event loop, for sync callers (the task worker, commands)."""
+
+    def __enter__(self):
+        self._runner = asyncio.Runner()
+        self.backend = build_backend()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self._runner.run(self.backend.close())
+        finally:
+            self._runner.close()
+
+    def call(self, method, *args):
+        """Run a backend coroutine, retrying transient failures with exponential backoff."""
+        retrying = Retrying(
+            stop=stop_after_attempt(settings.INDEX_SYNC_ATTEMPTS),
+            wait=wait_exponential(multiplier=settings.INDEX_SYNC_BACKOFF_SECONDS, max=30),
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        )
+        return retrying(lambda: self._runner.run(method(*args)))
+
+    def sync(self, document_id: int) -> str:
+        """Make the index hold what the row says. Returns what was done, for logs and commands."""
+        doc = Document.objects.select_related("collection").filter(pk=document_id).first()
+        try:
+            if doc is None or not doc.published:
+                self.call(self.backend.delete_document, document_id)
+                if doc is None:
+                    return "removed (deleted)"
+                _record(doc, IndexStatus.REMOVED)
+                return "removed (unpublished)"
+            chunks = _rechunk(doc)
+            self.call(self.backend.upsert_document, document_id, _index_chunks(doc, chunks))
+        except Exception as exc:
+            if doc is not None:
+                _record(doc, IndexStatus.FAILED, error=_describe(exc))
+            raise
+        _record(doc, IndexStatus.INDEXED)
+        return f"indexed ({len(chunks)} chunks)"
+
+    def remove_orphans(self) -> list[int]:
+        """Index entries whose document row is gone (queryset deletes bypass signals)."""
+        in_index = self.call(self.backend.document_ids)
+        existing = set(Document.objects.filter(pk__in=in_index).values_list("pk", flat=True))
+        orphans = sorted(in_index - existing)
+        for document_id in orphans:
+            self.call(self.backend.delete_document, document_id)
+        return orphans
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _record(doc: Document, status: str, error: str = "") -> None:
+    """Record the outcome, unless the row changed meanwhile (its own sync is queued then)."""
+    fields = {"index_status": status, "index_error": error}
+    if status != IndexStatus.FAILED:
+        fields.update(indexed_hash=doc.content_hash, indexed_at=timezone.now())
+    Document.objects.filter(pk=doc.pk, content_hash=doc.content_hash).update(**fields)
+
+
+def _rechunk(doc: Document) -> list[Chunk]:
+    pieces = chunk_segments(doc.segments())
+    # Embeddings are kept by text, so an edit only pays for the chunks it changed.
+    old = {c.text: c.embedding for c in doc.chunks.exclude(embedding=None)}
+    chunks = [
+        Chunk(
+            document=doc,
+            ordinal=i,
+            text=p.text,
+            label=p.label[:300],
+            token_count=p.token_count,
+            embedding=old.get(p.text),
+        )
+        for i, p in enumerate(pieces)
+    ]
+    with transaction.atomic():
+        doc.chunks.all().delete()
+        Chunk.objects.bulk_create(chunks)
+    return chunks
+
+
+def _index_chunks(doc: Document, chunks: list[Chunk]) -> list[IndexChunk]:
+    group_ids = sorted(doc.groups.values_list("pk", flat=True))
+    groups = tuple(group_key(pk) for pk in group_ids) or (PUBLIC_GROUP,)
+    collection = doc.collection.slug if doc.collection_id else ""
+    return [
+        IndexChunk(
+            document_id=doc.pk,
+            ordinal=c.ordinal,
+            title=doc.title,
+            text=c.text,
+            citation=c.citation,
+            label=c.label,
+            collection=collection,
+            groups=groups,
+        )
+        for c in chunks
+    ]
+
+
+def mark_pending(queryset) -> list[int]:
+    """Flag documents for syncing and return their ids; the caller enqueues them on commit."""
+    ids = list(queryset.values_list("pk", flat=True))
+    for doc in Document.objects.filter(pk__in=ids).select_related("collection"):
+        Document.objects.filter(pk=doc.pk).update(
+            content_hash=doc.compute_content_hash(),
+            index_status=IndexStatus.PENDING,
+            index_requested_at=timezone.now(),
+        )
+    return ids

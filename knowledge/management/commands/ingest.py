@@ -1,0 +1,105 @@
+from pathlib import Path
+
+from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils.text import slugify
+from tqdm import tqdm
+
+from knowledge.extract import SUPPORTED, ExtractionError, extract, guess_title
+from knowledge.models import Collection, Document
+
+
+class Command(BaseCommand):
+    help = (
+        "Add files or folders of files to the knowledge base. Ingesting a file again updates the "
+        "document of the same file name in the same collection instead of adding a second one."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", help="Files or folders (searched recursively).")
+        parser.add_argument("--collection", help="Collection slug; created when missing.")
+        parser.add_argument(
+            "--groups",
+            nargs="+",
+            default=[],
+            metavar="NAME",
+            help="Only these groups may read the documents (created when missing). "
+            "Without it, everyone may.",
+        )
+        parser.add_argument("--unpublished", action="store_true", help="Add them unpublished.")
+
+    def handle(self, *args, paths, collection, groups, unpublished, **options):
+        files, skipped = self._collect(paths)
+        if not files:
+            raise CommandError("No supported files found. Supported: " + ", ".join(SUPPORTED))
+        coll = self._collection(collection) if collection else None
+        group_objs = [Group.objects.get_or_create(name=name)[0] for name in groups]
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        failures: list[tuple[Path, str]] = []
+        quiet = options["verbosity"] < 1
+        for path in tqdm(files, desc="Ingesting", unit="file", disable=quiet):
+            try:
+                outcome = self._ingest(path, coll, group_objs, not unpublished)
+                counts[outcome] += 1
+            except (ExtractionError, OSError) as exc:
+                failures.append((path, str(exc)))
+        summary = ", ".join(f"{n} {k}" for k, n in counts.items())
+        self.stdout.write(f"{summary}, {len(failures)} failed, {len(skipped)} skipped.")
+        for path in skipped:
+            self.stdout.write(f"  skipped {path}: unsupported file type")
+        for path, reason in failures:
+            self.stderr.write(f"  FAILED {path}: {reason}")
+        if failures:
+            raise CommandError(f"{len(failures)} file(s) could not be ingested (see above).")
+
+    def _collect(self, paths) -> tuple[list[Path], list[Path]]:
+        files, skipped = [], []
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                for child in sorted(path.rglob("*")):
+                    if child.is_file() and not child.name.startswith(("_", ".")):
+                        if child.name.lower() == "readme.md":
+                            continue
+                        bucket = files if child.suffix.lower() in SUPPORTED else skipped
+                        bucket.append(child)
+            elif path.is_file():
+                files.append(path)
+            else:
+                raise CommandError(f"{raw}: no such file or folder")
+        return files, skipped
+
+    @staticmethod
+    def _collection(slug: str) -> Collection:
+        clean = slugify(slug)
+        if not clean:
+            raise CommandError(f"--collection {slug!r} is not a usable slug")
+        coll, _ = Collection.objects.get_or_create(
+            slug=clean, defaults={"name": clean.replace("-", " ").title()}
+        )
+        return coll
+
+    def _ingest(self, path: Path, coll, groups, published) -> str:
+        data = path.read_bytes()
+        segments = extract(path.name, data)  # raises ExtractionError for a bad file
+        title = guess_title(path.name, data, segments)
+        with transaction.atomic():
+            doc = Document.objects.filter(source_name=path.name, collection=coll).first()
+            created = doc is None
+            if created:
+                doc = Document(source_name=path.name, collection=coll)
+            elif (
+                doc.extracted == segments
+                and doc.title == title
+                and (set(doc.groups.all()) == set(groups) and doc.published == published)
+            ):
+                return "unchanged"
+            doc.title = title
+            doc.extracted = segments
+            doc.published = published
+            doc.file.save(path.name, ContentFile(data), save=False)
+            doc.save()
+            doc.groups.set(groups)
+        return "created" if created else "updated"

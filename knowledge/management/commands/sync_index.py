@@ -1,0 +1,49 @@
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from knowledge.indexing import Indexer
+from knowledge.models import Document, IndexStatus
+from knowledge.search.base import SearchBackendError
+
+
+class Command(BaseCommand):
+    help = (
+        "Bring the search index in line with the database: sync every document whose index "
+        "state is not current and remove entries of documents that no longer exist."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--rebuild", action="store_true", help="Drop and recreate the whole index first."
+        )
+
+    def handle(self, *args, rebuild, **options):
+        quiet = options["verbosity"] < 1
+        with Indexer() as indexer:
+            try:
+                if rebuild:
+                    indexer.call(indexer.backend.drop_index)
+                    indexer.call(indexer.backend.create_index)
+                    Document.objects.update(index_status=IndexStatus.PENDING, indexed_hash="")
+                orphans = indexer.remove_orphans()
+            except SearchBackendError as exc:
+                raise CommandError(f"The search index is not reachable: {exc}") from exc
+            ids = [
+                d.pk
+                for d in Document.objects.only("pk", "index_status", "content_hash", "indexed_hash")
+                if not d.index_is_current
+            ]
+            failed = []
+            for pk in tqdm(ids, desc="Syncing", unit="doc", disable=quiet or not ids):
+                try:
+                    indexer.sync(pk)
+                except Exception as exc:
+                    failed.append((pk, exc))
+        self.stdout.write(
+            f"{len(ids) - len(failed)} document(s) synced, {len(orphans)} orphaned "
+            f"document(s) removed from the index, {len(failed)} failed."
+        )
+        for pk, exc in failed:
+            self.stderr.write(f"  FAILED document {pk}: {exc}")
+        if failed:
+            raise CommandError(f"{len(failed)} document(s) could not be synced (see above).")

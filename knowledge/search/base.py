@@ -1,0 +1,114 @@
+"""The one async search API the chat pipeline and the index sync talk to.
+
+Access is part of every query, never a post-filter: a chunk carries the ids of the groups that may
+read its document (PUBLIC_GROUP when everyone may), and a query carries what the asking user holds.
+"""
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+PUBLIC_GROUP = "public"
+
+
+class SearchBackendError(Exception):
+    """The index could not do what was asked; `transient` errors are worth retrying."""
+
+    def __init__(self, message: str, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class IndexChunk:
+    document_id: int
+    ordinal: int
+    title: str
+    text: str
+    citation: str
+    label: str = ""
+    collection: str = ""
+    groups: tuple[str, ...] = (PUBLIC_GROUP,)
+    embedding: tuple[float, ...] | None = None
+
+    @property
+    def key(self) -> str:
+        return chunk_key(self.document_id, self.ordinal)
+
+
+def chunk_key(document_id: int, ordinal: int) -> str:
+    return f"doc-{document_id}-{ordinal}"
+
+
+@dataclass(frozen=True)
+class AccessFilter:
+    """Everything (`all`), or public documents plus those of `groups` (group ids as strings).
+
+    `public=False` with no groups matches nothing: anonymous users while anonymous chat is off.
+    """
+
+    all: bool = False
+    groups: frozenset[str] = frozenset()
+    public: bool = True
+
+    def allows(self, chunk_groups) -> bool:
+        if self.all:
+            return True
+        allowed = set(self.groups) | ({PUBLIC_GROUP} if self.public else set())
+        return bool(allowed & set(chunk_groups))
+
+    def describe(self) -> str:
+        if self.all:
+            return "all documents (staff)"
+        parts = (["public documents"] if self.public else []) + [
+            f"group {g}" for g in sorted(self.groups)
+        ]
+        return " or ".join(parts) or "nothing (anonymous access is off)"
+
+
+ANONYMOUS = AccessFilter()
+EVERYTHING = AccessFilter(all=True)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    access: AccessFilter
+    collection: str | None = None
+    top: int = 5
+    vector: tuple[float, ...] | None = None
+    mode: str = "text"  # text, vectors, hybrid
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    document_id: int
+    ordinal: int
+    title: str
+    text: str
+    citation: str
+    score: float
+    label: str = ""
+    collection: str = ""
+    snippet: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class SearchBackend(Protocol):
+    name: str
+
+    async def create_index(self) -> None: ...
+
+    async def drop_index(self) -> None: ...
+
+    async def upsert_document(self, document_id: int, chunks: list[IndexChunk]) -> None:
+        """Replace every chunk of the document with `chunks`, as one unit."""
+
+    async def delete_document(self, document_id: int) -> None: ...
+
+    async def document_ids(self) -> set[int]:
+        """Ids of every document that has chunks in the index (for reconciling)."""
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]: ...
+
+    async def close(self) -> None: ...

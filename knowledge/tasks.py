@@ -1,0 +1,33 @@
+import logging
+
+from django.db import transaction
+from django.tasks import task
+
+from knowledge.indexing import Indexer
+
+log = logging.getLogger(__name__)
+
+
+@task(queue_name="indexing")
+def sync_document(document_id: int) -> str:
+    with Indexer() as indexer:
+        outcome = indexer.sync(document_id)
+    log.info("document %s: %s", document_id, outcome)
+    return outcome
+
+
+def enqueue_sync_on_commit(document_ids) -> None:
+    """Queue a sync for each document once the surrounding transaction commits.
+
+    A failure to enqueue never fails the save: the row stays pending and `sync_index` finds it.
+    """
+
+    def enqueue():
+        for document_id in document_ids:
+            try:
+                sync_document.enqueue(document_id)
+            except Exception:
+                log.exception("could not enqueue the index sync of document %s", document_id)
+
+    if document_ids:
+        transaction.on_commit(enqueue, robust=True)

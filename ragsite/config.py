@@ -1,0 +1,152 @@
+"""Typed reads of environment variables for settings.py, on top of django-environ.
+
+Every failure raises ImproperlyConfigured naming the variable and what was wrong with it, so a
+bad deployment stops at start-up instead of failing at the first request.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+_RATE = re.compile(r"^\s*\d+\s*(/|\s+per\s+)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
+_INSECURE_DEV_KEY = "django-insecure-ragsite-dev-only-key-never-use-in-production"
+
+
+class Config:
+    def __init__(self, base_dir: Path):
+        self.base_dir = base_dir
+        self.env = environ.Env()
+
+    def _fail(self, name: str, problem: str):
+        raise ImproperlyConfigured(f"Environment variable {name}: {problem}")
+
+    def _read(self, name, cast, default):
+        try:
+            return self.env(name, cast=cast, default=default)
+        except (ValueError, TypeError) as exc:
+            self._fail(name, f"cannot parse {self.env.str(name)!r} ({exc})")
+
+    def str(self, name: str, default: str) -> str:
+        return self.env.str(name, default=default)
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.env.str(name, default="").strip().lower()
+        if not raw:
+            return default
+        if raw in {"1", "true", "yes", "on"}:
+            return True
+        if raw in {"0", "false", "no", "off"}:
+            return False
+        self._fail(name, f"expected true/false, got {raw!r}")
+
+    def int(self, name: str, default: int, minimum: int | None = None) -> int:
+        value = self._read(name, int, default)
+        if minimum is not None and value < minimum:
+            self._fail(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def float(self, name: str, default: float, minimum: float | None = None) -> float:
+        value = self._read(name, float, default)
+        if minimum is not None and value < minimum:
+            self._fail(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def list(self, name: str, default: list[str]) -> list[str]:
+        return [item for item in self.env.list(name, default=default) if item]
+
+    def path(self, name: str, default: Path) -> Path:
+        raw = self.env.str(name, default="")
+        path = Path(raw) if raw else default
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def choice(self, name: str, default: str, choices: list[str]) -> str:
+        value = self.env.str(name, default=default).strip().lower()
+        if value not in choices:
+            self._fail(name, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def rate(self, name: str, default: str) -> str | None:
+        """A rate in the `limits` library's notation ("30/minute"), or None for "off"."""
+        value = self.env.str(name, default=default).strip()
+        if value.lower() in {"off", "0", "none", ""}:
+            return None
+        if not _RATE.match(value):
+            self._fail(name, f"expected a rate like '30/minute' or 'off', got {value!r}")
+        return value
+
+    def secret_key(self, debug: bool) -> str:
+        key = self.env.str("DJANGO_SECRET_KEY", default="")
+        if key:
+            return key
+        if debug or not self.env.str("DATABASE_URL", default=""):
+            # The embedded default is a one-machine demo; a shared database means production.
+            return _INSECURE_DEV_KEY
+        self._fail("DJANGO_SECRET_KEY", "must be set when DATABASE_URL points at a shared database")
+
+    def database(self, sqlite_path: Path) -> dict:
+        url = self.env.str("DATABASE_URL", default="")
+        if not url:
+            return self.sqlite(sqlite_path)
+        try:
+            db = environ.Env.db_url_config(url)
+        except Exception as exc:  # django-environ raises several types for a bad URL
+            self._fail("DATABASE_URL", f"not a database URL ({exc})")
+        engine = db.get("ENGINE", "")
+        if engine.endswith("sqlite3"):
+            return self.sqlite(Path(db["NAME"]))
+        if not engine.endswith("postgresql"):
+            self._fail("DATABASE_URL", "only sqlite:// and postgres:// URLs are supported")
+        pool_max = self.int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
+        db["CONN_MAX_AGE"] = 0  # the pool owns connection reuse; Django's async docs advise 0
+        db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": self.int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
+            "max_size": pool_max,
+            "timeout": self.float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1),
+        }
+        return db
+
+    @staticmethod
+    def sqlite(path: Path) -> dict:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": path,
+            "OPTIONS": {
+                # Without IMMEDIATE and WAL concurrent writers fail with "database is locked".
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+
+    def redis_url(self) -> str:
+        url = self.env.str("REDIS_URL", default="")
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            self._fail("REDIS_URL", f"expected redis://host:port/db, got {url!r}")
+        return url
+
+    def caches(self) -> dict:
+        url = self.redis_url()
+        if url:
+            return {
+                "default": {
+                    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": url,
+                }
+            }
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+    def channel_layers(self) -> dict:
+        url = self.redis_url()
+        if url:
+            return {
+                "default": {
+                    "BACKEND": "channels_redis.core.RedisChannelLayer",
+                    "CONFIG": {"hosts": [url]},
+                }
+            }
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -1,0 +1,132 @@
+"""ragsite settings: every knob comes from an environment variable, parsed here once.
+
+A missing or malformed variable stops start-up with a message naming it (see `ragsite.config`),
+never a surprise at the first request.
+"""
+
+from pathlib import Path
+
+from ragsite.config import Config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+cfg = Config(BASE_DIR)
+
+DEBUG = cfg.bool("DJANGO_DEBUG", False)
+SECRET_KEY = cfg.secret_key(DEBUG)
+ALLOWED_HOSTS = cfg.list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = cfg.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+DATA_DIR = cfg.path("RAGSITE_DATA_DIR", BASE_DIR / "var")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks_db",
+    "channels",
+    "knowledge",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ragsite.urls"
+ASGI_APPLICATION = "ragsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": cfg.database(DATA_DIR / "db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = cfg.caches()
+CHANNEL_LAYERS = cfg.channel_layers()
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "indexing"],
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:page"
+LOGOUT_REDIRECT_URL = "chat:page"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = cfg.str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+# Served from the finders so the embedded default needs no collectstatic step.
+SERVESTATIC_USE_FINDERS = True
+MEDIA_URL = "media/"
+MEDIA_ROOT = cfg.path("RAGSITE_MEDIA_ROOT", DATA_DIR / "media")
+
+# Knowledge base
+KNOWLEDGE_MAX_UPLOAD_BYTES = cfg.int("KNOWLEDGE_MAX_UPLOAD_MB", 20, minimum=1) * 1024 * 1024
+CHUNK_TARGET_CHARS = cfg.int("CHUNK_TARGET_CHARS", 1000, minimum=200)
+CHUNK_MAX_TOKENS = cfg.int("CHUNK_MAX_TOKENS", 500, minimum=50)
+CHUNK_OVERLAP_RATIO = 0.10
+TOKEN_ENCODING = cfg.choice("TOKEN_ENCODING", "o200k_base", ["o200k_base", "cl100k_base"])
+SEARCH_BACKEND = cfg.choice("SEARCH_BACKEND", "embedded", ["embedded", "azure"])
+SEARCH_INDEX_PATH = cfg.path("SEARCH_INDEX_PATH", DATA_DIR / "search-index.sqlite3")
+INDEX_SYNC_ATTEMPTS = cfg.int("INDEX_SYNC_ATTEMPTS", 4, minimum=1)
+INDEX_SYNC_BACKOFF_SECONDS = cfg.float("INDEX_SYNC_BACKOFF_SECONDS", 0.5, minimum=0)
+
+# Chat
+OPENAI_HOST = cfg.choice("OPENAI_HOST", "local", ["local", "azure", "openai", "compatible"])
+CHAT_ALLOW_ANONYMOUS = cfg.bool("CHAT_ALLOW_ANONYMOUS", True)
+CHAT_MAX_BODY_BYTES = cfg.int("CHAT_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+CHAT_MAX_MESSAGES = cfg.int("CHAT_MAX_MESSAGES", 50, minimum=1)
+CHAT_MAX_MESSAGE_CHARS = cfg.int("CHAT_MAX_MESSAGE_CHARS", 4000, minimum=10)
+CHAT_HISTORY_TOKEN_BUDGET = cfg.int("CHAT_HISTORY_TOKEN_BUDGET", 3000, minimum=100)
+CHAT_DEFAULT_TOP = cfg.int("CHAT_DEFAULT_TOP", 5, minimum=1)
+CHAT_MAX_TOP = 50
+CHAT_RATE_LIMIT = cfg.rate("CHAT_RATE_LIMIT", "30/minute")
+CHAT_MAX_CONCURRENT_STREAMS = cfg.int("CHAT_MAX_CONCURRENT_STREAMS", 4, minimum=0)
+CHAT_STREAM_DELAY_SECONDS = cfg.float("CHAT_STREAM_DELAY_SECONDS", 0.02, minimum=0)
+
+# django-tasks-db's worker and the web process log through here.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "ragsite": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
+        "knowledge": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
+        "chat": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
+    },
+}
