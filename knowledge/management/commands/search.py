@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core.management.base import BaseCommand, CommandError
 
-from knowledge.access import access_for
+from knowledge.access import access_for_sync
 from knowledge.search import backend
 from knowledge.search.base import SearchBackendError, SearchQuery
 
@@ -30,7 +30,8 @@ class Command(BaseCommand):
         if top < 1 or top > 50:
             raise CommandError("--top must be between 1 and 50.")
         try:
-            access, hits = asyncio.run(self._search(account, query, collection, top))
+            access = access_for_sync(account)
+            hits = asyncio.run(self._search(access, query, collection, top))
         except SearchBackendError as exc:
             raise CommandError(f"Search failed: {exc}") from exc
         who = account.get_username() if account.is_authenticated else "anonymous"
@@ -45,10 +46,9 @@ class Command(BaseCommand):
             self.stdout.write(f"      {hit.snippet or hit.text[:200]}")
 
     @staticmethod
-    async def _search(account, query, collection, top):
-        access = await access_for(account)
+    async def _search(access, query, collection, top):
         async with backend() as index:
             hits = await index.search(
                 SearchQuery(text=query, access=access, collection=collection, top=top)
             )
-        return access, hits
+        return hits

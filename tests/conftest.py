@@ -1,0 +1,60 @@
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+
+
+@pytest.fixture(autouse=True)
+def isolated_storage(settings, tmp_path):
+    """Each test gets its own search index file and media folder, and no retry sleeps."""
+    settings.SEARCH_INDEX_PATH = tmp_path / "search-index.sqlite3"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.INDEX_SYNC_BACKOFF_SECONDS = 0
+    return tmp_path
+
+
+@pytest.fixture
+def run_worker():
+    """Run the real django-tasks-db worker until the queue is empty."""
+
+    def run():
+        call_command("db_worker", queue_name="*", batch=True, startup_delay=False, verbosity=0)
+
+    return run
+
+
+@pytest.fixture
+def search(capsys):
+    """Run `manage.py search` and return what it printed."""
+
+    def run(query, user=None, **kwargs):
+        args = [query] + (["--user", user] if user else [])
+        for key, value in kwargs.items():
+            args += [f"--{key}", str(value)]
+        capsys.readouterr()
+        call_command("search", *args)
+        return capsys.readouterr().out
+
+    return run
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(
+        "staffer", password="pw-staffer-1", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username, *groups):
+        user = django_user_model.objects.create_user(username, password=f"pw-{username}-1")
+        user.groups.add(*[Group.objects.get_or_create(name=g)[0] for g in groups])
+        return user
+
+    return make
