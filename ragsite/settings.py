@@ -12,11 +12,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 cfg = Config(BASE_DIR)
 
 DEBUG = cfg.bool("DJANGO_DEBUG", False)
+DATA_DIR = cfg.path("RAGSITE_DATA_DIR", BASE_DIR / "var")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {"default": cfg.database(DATA_DIR / "db.sqlite3")}
 SECRET_KEY = cfg.secret_key(DEBUG)
 ALLOWED_HOSTS = cfg.list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = cfg.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
-DATA_DIR = cfg.path("RAGSITE_DATA_DIR", BASE_DIR / "var")
-DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,7 +61,6 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": cfg.database(DATA_DIR / "db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = cfg.caches()

@@ -20,7 +20,7 @@ def encrypted_pdf_bytes() -> bytes:
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes(["Secret text"]))))
-    writer.encrypt(user_password="s3cret", owner_password="owner", algorithm="AES-128")
+    writer.encrypt(user_password="s3cret", owner_password="owner", algorithm="RC4-128")
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

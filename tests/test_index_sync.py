@@ -185,7 +185,9 @@ def test_unwritable_index_file_fails_documents_then_sync_index_recovers(
 def test_queryset_delete_is_cleaned_up_by_sync_index(run_worker, search):
     coll = Collection.objects.create(name="Handbook")
     for i in range(3):
-        Document.objects.create(title=f"Doc {i}", body=f"Fact number {i}: zebra{i}.", collection=coll)
+        Document.objects.create(
+            title=f"Doc {i}", body=f"Fact number {i}: zebra{i}.", collection=coll
+        )
     call_command("sync_index", verbosity=0)
     assert "Doc 1" in search("zebra1")
     Document.objects.filter(title__in=["Doc 0", "Doc 1"]).delete()  # bypasses signals

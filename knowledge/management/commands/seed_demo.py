@@ -40,7 +40,6 @@ class Command(BaseCommand):
                 args += ["--groups", *groups]
             call_command("ingest", *args)
         self.stdout.write(
-            "Demo accounts (password for all: %s): admin (staff, sees everything), "
+            f"Demo accounts (password for all: {DEMO_PASSWORD}): admin (staff, sees everything), "
             "erin (Engineering), harper (HR). Anonymous visitors see the public handbook."
-            % DEMO_PASSWORD
         )
