@@ -1,0 +1,81 @@
+"""The HTTP chat API: POST /chat (one JSON object) and POST /chat/stream (JSON Lines)."""
+
+import logging
+from contextlib import aclosing
+
+from django.conf import settings
+from django.http import JsonResponse, StreamingHttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from chat import pipeline
+from chat.llm.base import AnswerError
+from chat.protocol import ProtocolError, encode, parse_body, parse_request
+
+log = logging.getLogger(__name__)
+
+
+def json_error(message: str, status: int, retry_after: float | None = None) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if retry_after:
+        response["Retry-After"] = str(max(1, round(retry_after)))
+    return response
+
+
+def _csrf_failure(request):
+    """A logged-in session is ambient authority, so it must prove it comes from our page.
+    Anonymous callers carry none, so programs may post without a token (PROTOCOL.md)."""
+    check = CsrfViewMiddleware(lambda r: None)
+    return check.process_view(request, None, (), {})
+
+
+async def _start_turn(request):
+    """Validate, authorise and prepare; returns (turn, None) or (None, error response)."""
+    if request.method != "POST":
+        return None, json_error("Use POST with a JSON body.", 405)
+    user = await request.auser()
+    if user.is_authenticated and _csrf_failure(request) is not None:
+        return None, json_error("CSRF check failed: reload the page and try again.", 403)
+    if not user.is_authenticated and not settings.CHAT_ALLOW_ANONYMOUS:
+        return None, json_error("Please log in to chat.", 401)
+    try:
+        chat_request = parse_request(parse_body(request.body))
+        turn = await pipeline.prepare(chat_request, user, request.session.session_key)
+    except ProtocolError as exc:
+        return None, json_error(exc.message, exc.status)
+    except AnswerError as exc:
+        return None, json_error(exc.message, exc.status, exc.retry_after)
+    return turn, None
+
+
+@csrf_exempt
+async def chat(request):
+    turn, error = await _start_turn(request)
+    if error is not None:
+        return error
+    result = await pipeline.run_to_completion(turn)
+    error_message = result.pop("error")
+    if error_message and not result["output_text"]:
+        return json_error(error_message, 502)
+    return JsonResponse(result)
+
+
+@csrf_exempt
+async def chat_stream(request):
+    turn, error = await _start_turn(request)
+    if error is not None:
+        return error
+
+    async def lines():
+        async with aclosing(pipeline.stream(turn)) as events:
+            try:
+                async for event in events:
+                    yield encode(event)
+            except Exception:
+                log.exception("chat stream failed")
+                yield encode({"error": "Something went wrong while answering. Please try again."})
+
+    response = StreamingHttpResponse(lines(), content_type="application/x-ndjson")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # tell proxies not to buffer the stream
+    return response

@@ -1,0 +1,18 @@
+"""Answerers behind one interface (base.py), chosen by OPENAI_HOST."""
+
+from django.conf import settings
+
+from chat.llm.base import Answerer
+from ragsite.per_loop import PerLoop
+
+
+def build_answerer() -> Answerer:
+    if settings.OPENAI_HOST == "local":
+        from chat.llm.local import LocalAnswerer
+
+        return LocalAnswerer()
+    raise NotImplementedError(f"OPENAI_HOST={settings.OPENAI_HOST} is not available yet")
+
+
+answerers = PerLoop(lambda: build_answerer())
+get_answerer = answerers.get

@@ -1,0 +1,53 @@
+"""The small interface every answerer implements: the offline one and the OpenAI-compatible ones."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from knowledge.search.base import SearchHit
+
+
+class AnswerError(Exception):
+    """An upstream failure, with a message fit for the end user."""
+
+    def __init__(self, message: str, status: int = 502, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass
+class AnswerChunk:
+    delta: str = ""
+    usage: dict | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
+class Rewrite:
+    query: str
+    usage: dict = field(default_factory=dict)
+    note: str = ""
+
+
+class Answerer(Protocol):
+    name: str
+
+    async def rewrite_query(self, history: list[dict], question: str) -> Rewrite:
+        """A search query for the question, given the conversation so far."""
+
+    def stream_answer(
+        self,
+        history: list[dict],
+        question: str,
+        passages: list[SearchHit],
+        temperature: float | None,
+    ) -> AsyncIterator[AnswerChunk]:
+        """The answer as it is produced. Closing the iterator must stop the upstream at once."""
+
+    async def followup_questions(
+        self, question: str, answer: str, passages: list[SearchHit]
+    ) -> list[str]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,278 @@
+"""One chat turn, for every channel (page, POST /chat, POST /chat/stream, websocket).
+
+`prepare()` does everything that can still fail with an ordinary HTTP error (conversation, access,
+retrieval); `stream()` then yields the protocol's events. The database is used before and after
+the token stream, never during it, and the connection is released before the stream starts.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections
+from django.urls import reverse
+from django.utils import timezone
+
+from chat.history import trim_history
+from chat.llm import get_answerer
+from chat.llm.base import AnswerError
+from chat.models import Conversation, Message
+from chat.protocol import ChatRequest, ProtocolError
+from chat.render import render_answer
+from knowledge.access import access_for
+from knowledge.models import Collection
+from knowledge.search import get_backend
+from knowledge.search.base import AccessFilter, SearchBackendError, SearchHit, SearchQuery
+
+log = logging.getLogger(__name__)
+
+CONTEXT = "response.context"
+DELTA = "response.output_text.delta"
+
+
+@dataclass
+class Turn:
+    request: ChatRequest
+    conversation_id: uuid.UUID
+    history: list[dict]
+    access: AccessFilter
+    hits: list[SearchHit]
+    thoughts: list[dict]
+    data_points: dict
+    timings: dict = field(default_factory=dict)
+    usage: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    message_id: int | None = None
+
+    @property
+    def session_state(self) -> str:
+        return str(self.conversation_id)
+
+
+def _release_db() -> None:
+    """Hand the connection back (to the pool on PostgreSQL) unless a transaction needs it."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
+
+
+def _open_conversation(request: ChatRequest, user, session_key: str | None):
+    """Load or start the conversation, store the question, return (id, history)."""
+    overrides = request.overrides
+    if overrides.collection and not Collection.objects.filter(slug=overrides.collection).exists():
+        raise ProtocolError(f"There is no collection {overrides.collection!r}.")
+    owner = user if user is not None and user.is_authenticated else None
+    try:
+        if request.session_state is not None:
+            conversation = Conversation.objects.filter(pk=request.session_state).first()
+            if conversation is None or not conversation.belongs_to(user, session_key):
+                raise ProtocolError("That conversation does not exist or is not yours.", 404)
+            history = list(
+                conversation.messages.filter(error="").values("role", "content").order_by("pk")
+            )
+            new_messages = [request.messages[-1]]
+        else:
+            conversation = Conversation.objects.create(
+                owner=owner,
+                session_key="" if owner else (session_key or ""),
+                title=" ".join(request.question.split())[:80],
+            )
+            history = list(request.messages[:-1])
+            new_messages = list(request.messages)
+        Message.objects.bulk_create([Message(conversation=conversation, **m) for m in new_messages])
+        return conversation.pk, history
+    finally:
+        _release_db()
+
+
+async def prepare(request: ChatRequest, user, session_key: str | None) -> Turn:
+    started = time.perf_counter()
+    access = await access_for(user)
+    conversation_id, history = await sync_to_async(_open_conversation)(request, user, session_key)
+    history = trim_history(history, settings.CHAT_HISTORY_TOKEN_BUDGET)
+    answerer = get_answerer()
+    rewrite = await answerer.rewrite_query(history, request.question)
+    overrides = request.overrides
+    mode = overrides.retrieval_mode or "text"
+    query = SearchQuery(
+        text=rewrite.query,
+        access=access,
+        collection=overrides.collection,
+        top=overrides.top or settings.CHAT_DEFAULT_TOP,
+        mode=mode,
+    )
+    searched = time.perf_counter()
+    try:
+        hits = await get_backend().search(query)
+    except SearchBackendError as exc:
+        log.warning("search failed: %s", exc)
+        raise AnswerError(
+            "The knowledge base search is unavailable right now. Please try again shortly.", 503
+        ) from exc
+    timings = {
+        "prepare_ms": round((searched - started) * 1000, 1),
+        "search_ms": round((time.perf_counter() - searched) * 1000, 1),
+    }
+    return Turn(
+        request=request,
+        conversation_id=conversation_id,
+        history=history,
+        access=access,
+        hits=hits,
+        thoughts=_thoughts(query, rewrite, hits, answerer.name),
+        data_points=_data_points(hits),
+        timings=timings,
+        usage=dict(rewrite.usage),
+        started=started,
+    )
+
+
+def _source_url(hit: SearchHit) -> str:
+    return reverse("chat:source", args=[hit.document_id]) + f"?chunk={hit.ordinal}"
+
+
+def _data_points(hits: list[SearchHit]) -> dict:
+    return {
+        "text": [f"{hit.citation}: {hit.text}" for hit in hits],
+        "citations": list(dict.fromkeys(hit.citation for hit in hits)),
+        "sources": [
+            {
+                "citation": hit.citation,
+                "title": hit.title,
+                "url": _source_url(hit),
+                "document_id": hit.document_id,
+                "chunk": hit.ordinal,
+                "score": hit.score,
+            }
+            for hit in hits
+        ],
+    }
+
+
+def _thoughts(query: SearchQuery, rewrite, hits: list[SearchHit], answerer: str) -> list[dict]:
+    return [
+        {
+            "title": "Search query",
+            "description": query.text,
+            "props": {
+                "retrieval_mode": query.mode,
+                "top": query.top,
+                "collection": query.collection,
+                "rewrite": rewrite.note,
+            },
+        },
+        {"title": "Access filter", "description": query.access.describe(), "props": {}},
+        {
+            "title": "Search results",
+            "description": [
+                {"citation": h.citation, "title": h.title, "score": h.score, "label": h.label}
+                for h in hits
+            ],
+            "props": {"count": len(hits)},
+        },
+        {"title": "Answerer", "description": answerer, "props": {}},
+    ]
+
+
+def _context(turn: Turn, **extra) -> dict:
+    return {"data_points": turn.data_points, "thoughts": turn.thoughts, **extra}
+
+
+async def stream(turn: Turn) -> AsyncIterator[dict]:
+    """The turn's events. Stopping early (cancel, disconnect) keeps the partial answer."""
+    answerer = get_answerer()
+    overrides = turn.request.overrides
+    yield {"type": CONTEXT, "context": _context(turn), "session_state": turn.session_state}
+    parts: list[str] = []
+    state = {"completed": False, "error": ""}
+    first_token = None
+    try:
+        # aclosing: leaving early (cancel, disconnect) must close the upstream stream now,
+        # not whenever the abandoned generator is garbage-collected.
+        async with aclosing(
+            answerer.stream_answer(
+                turn.history, turn.request.question, turn.hits, overrides.temperature
+            )
+        ) as chunks:
+            async for chunk in chunks:
+                if chunk.delta:
+                    if first_token is None:
+                        first_token = time.perf_counter()
+                    parts.append(chunk.delta)
+                    yield {"type": DELTA, "delta": chunk.delta}
+                if chunk.usage:
+                    turn.usage.update(chunk.usage)
+        state["completed"] = True
+    except AnswerError as exc:
+        state["error"] = exc.message
+        yield {"error": exc.message}
+    finally:
+        answer = "".join(parts)
+        turn.timings["first_token_ms"] = (
+            round((first_token - turn.started) * 1000, 1) if first_token else None
+        )
+        turn.timings["total_ms"] = round((time.perf_counter() - turn.started) * 1000, 1)
+        # Shielded: a cancelled stream must still record what the user already saw.
+        await asyncio.shield(_save_answer(turn, answer, state))
+    if not state["completed"]:
+        return
+    extra = {"usage": turn.usage, "timings": turn.timings, "message_id": turn.message_id}
+    if overrides.suggest_followup_questions:
+        extra["followup_questions"] = await answerer.followup_questions(
+            turn.request.question, answer, turn.hits
+        )
+    if overrides.render_html:
+        extra["answer_html"] = render_answer(answer, turn.data_points["sources"])
+    yield {"type": CONTEXT, "context": _context(turn, **extra), "session_state": turn.session_state}
+
+
+async def _save_answer(turn: Turn, answer: str, state: dict) -> None:
+    interrupted = not state["completed"]
+    if interrupted and not answer and not state["error"]:
+        state["error"] = "cancelled before the first word"
+
+    def save():
+        try:
+            message = Message.objects.create(
+                conversation_id=turn.conversation_id,
+                role=Message.Role.ASSISTANT,
+                content=answer,
+                context=_context(turn),
+                usage=turn.usage,
+                timings=turn.timings,
+                interrupted=interrupted,
+                error=state["error"] if not answer else "",
+            )
+            Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=timezone.now())
+            turn.message_id = message.pk
+        finally:
+            _release_db()
+
+    try:
+        await sync_to_async(save)()
+    except Exception:  # the user already has the answer; losing the record must not crash
+        log.exception("could not save the answer of conversation %s", turn.conversation_id)
+
+
+async def run_to_completion(turn: Turn) -> dict:
+    """The non-streaming form: every event folded into one response object."""
+    output, context, error = [], {}, None
+    async for event in stream(turn):
+        if "error" in event:
+            error = event["error"]
+        elif event["type"] == DELTA:
+            output.append(event["delta"])
+        else:
+            context = event["context"]
+    return {
+        "output_text": "".join(output),
+        "context": context,
+        "session_state": turn.session_state,
+        "error": error,
+    }

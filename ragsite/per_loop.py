@@ -1,0 +1,28 @@
+"""Outbound clients built once per event loop and closed at shutdown.
+
+Async network clients (AsyncOpenAI, azure aio clients) are bound to the loop that created them.
+A web server runs one loop, so it builds each client exactly once; tests and commands that run
+their own short loops get their own, and nothing is shared across loops by accident.
+"""
+
+import asyncio
+import weakref
+from collections.abc import Callable
+
+
+class PerLoop[T]:
+    def __init__(self, factory: Callable[[], T]):
+        self._factory = factory
+        self._instances: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        if loop not in self._instances:
+            self._instances[loop] = self._factory()
+        return self._instances[loop]
+
+    async def close_all(self) -> None:
+        instances = list(self._instances.values())
+        self._instances.clear()
+        for instance in instances:
+            await instance.close()
