@@ -16,6 +16,8 @@ from knowledge.tokens import count_tokens, encoding
 # at a blank line. Good enough for handbook prose; abbreviations only cost a slightly early cut.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+# PDF text breaks lines where the page wrapped them; a single newline is just a space.
+_WRAP = re.compile(r"(?<!\n)\n(?!\n)")
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class ChunkText:
 
 
 def split_sentences(text: str) -> list[str]:
-    text = _SPACES.sub(" ", text)
+    text = _SPACES.sub(" ", _WRAP.sub(" ", text))
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 

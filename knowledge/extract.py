@@ -26,7 +26,10 @@ SUPPORTED = {
 }
 # A DOCX is a zip: refuse one that would inflate past this, whatever its packed size.
 DOCX_MAX_UNPACKED_BYTES = 200 * 1024 * 1024
-_INVISIBLE_TAGS = ["script", "style", "noscript", "template", "head", "svg", "iframe", "object"]
+# Not content: code, styling, and site navigation chrome around the document itself.
+_INVISIBLE_TAGS = [
+    "script", "style", "noscript", "template", "head", "svg", "iframe", "object", "nav",
+]  # fmt: skip
 
 
 class ExtractionError(ValueError):

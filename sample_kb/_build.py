@@ -746,7 +746,7 @@ DOCX_DOCS = [
             (
                 "p",
                 "Lattice 101 is a half-day introduction to the company, our products and our customers. "
-                "It takes place on the first Monday of every month at 14:00 in Leipzig and is streamed "
+                "It takes place on the first Wednesday of every month from 09:30 to 13:00 in Leipzig and is streamed "
                 "to all offices. The CEO, Henrike Vogt, opens every session personally. You attend "
                 "the first Lattice 101 after your start date.",
             ),
