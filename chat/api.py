@@ -4,6 +4,7 @@ import logging
 from contextlib import aclosing
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -29,6 +30,23 @@ def _csrf_failure(request):
     return check.process_view(request, None, (), {})
 
 
+def _read_body(request) -> bytes:
+    """The body, refused by its declared length before Django buffers all of it."""
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise ProtocolError("The Content-Length header is not a number.") from None
+    if declared > settings.CHAT_MAX_BODY_BYTES:
+        raise ProtocolError(
+            f"The request is too large ({declared} bytes; at most {settings.CHAT_MAX_BODY_BYTES}).",
+            413,
+        )
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise ProtocolError("The request is too large.", 413) from None
+
+
 async def _start_turn(request):
     """Validate, authorise and prepare; returns (turn, None) or (None, error response)."""
     if request.method != "POST":
@@ -39,7 +57,7 @@ async def _start_turn(request):
     if not user.is_authenticated and not settings.CHAT_ALLOW_ANONYMOUS:
         return None, json_error("Please log in to chat.", 401)
     try:
-        chat_request = parse_request(parse_body(request.body))
+        chat_request = parse_request(parse_body(_read_body(request)))
         turn = await pipeline.prepare(chat_request, user, request.session.session_key)
     except ProtocolError as exc:
         return None, json_error(exc.message, exc.status)

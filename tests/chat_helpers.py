@@ -68,11 +68,11 @@ async def ws_connect(cookie: str | None = None, origin: bytes = b"http://127.0.0
     return communicator, connected, code
 
 
-async def ws_collect(communicator, until="response.completed", timeout=10) -> list[dict]:
+async def ws_collect(communicator, until="response.completed", seconds=10) -> list[dict]:
     events = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(seconds):
         while True:
-            event = json.loads(await communicator.receive_from(timeout=timeout))
+            event = json.loads(await communicator.receive_from(timeout=seconds))
             events.append(event)
             if event.get("type") == until:
                 return events

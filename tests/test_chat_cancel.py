@@ -1,0 +1,157 @@
+"""Cancel and disconnect stop the answer at once (checked at the answerer), keep the partial
+answer marked interrupted, and leave no task running."""
+
+import asyncio
+import json
+
+import pytest
+
+from chat.llm.local import LocalAnswerer
+from chat.models import Message
+from tests.chat_helpers import ask, build_kb, ws_collect, ws_connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+QUESTION = "How many unused vacation days can I carry over?"
+
+
+@pytest.fixture
+def kb(transactional_db, settings):
+    settings.CHAT_STREAM_DELAY_SECONDS = 0.05
+    return build_kb()
+
+
+@pytest.fixture
+def watched(monkeypatch):
+    """Records when the answerer's stream is closed and how many deltas it produced."""
+    record = {"closed": asyncio.Event(), "produced": 0, "finished": False}
+    original = LocalAnswerer.stream_answer
+
+    async def stream_answer(self, *args, **kwargs):
+        try:
+            async for chunk in original(self, *args, **kwargs):
+                record["produced"] += 1
+                yield chunk
+            record["finished"] = True
+        finally:
+            record["closed"].set()
+
+    monkeypatch.setattr(LocalAnswerer, "stream_answer", stream_answer)
+    return record
+
+
+def _answer_tasks():
+    """Running tasks of ours (the consumer's answer task, the pipeline), not the harness's."""
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done()
+        and t is not asyncio.current_task()
+        and any(n in repr(t.get_coro()) for n in ("_answer", "stream", "chat"))
+    ]
+
+
+async def _last_answer():
+    return await Message.objects.filter(role="assistant").alast()
+
+
+async def test_websocket_cancel_stops_the_answer_and_keeps_the_partial(kb, watched):
+    communicator, connected, _ = await ws_connect()
+    await communicator.send_to(text_data=json.dumps({"type": "chat", **ask(QUESTION)}))
+    context = json.loads(await communicator.receive_from(timeout=5))
+    first = json.loads(await communicator.receive_from(timeout=5))
+    assert context["type"] == "response.context" and first["type"].endswith("delta")
+    await communicator.send_to(text_data=json.dumps({"type": "cancel"}))
+    events = await ws_collect(communicator, seconds=5)
+    completed = events[-1]
+    assert completed == {
+        "type": "response.completed",
+        "session_state": context["session_state"],
+        "cancelled": True,
+    }
+    await asyncio.wait_for(watched["closed"].wait(), 1)
+    assert not watched["finished"]
+    received = first["delta"] + "".join(e.get("delta", "") for e in events)
+    saved = await _last_answer()
+    assert saved.interrupted and saved.content == received and received
+    await asyncio.sleep(0.1)
+    assert _answer_tasks() == []
+    # the socket still works after a cancel
+    await communicator.send_to(text_data=json.dumps({"type": "chat", **ask(QUESTION)}))
+    assert (await ws_collect(communicator))[-1]["type"] == "response.completed"
+    await communicator.disconnect()
+
+
+async def test_one_answer_at_a_time_per_socket(kb, watched):
+    communicator, _, _ = await ws_connect()
+    await communicator.send_to(text_data=json.dumps({"type": "chat", **ask(QUESTION)}))
+    await communicator.send_to(text_data=json.dumps({"type": "chat", **ask("other question")}))
+    events = await ws_collect(communicator)
+    errors = [e for e in events if "error" in e]
+    assert len(errors) == 1 and "already running" in errors[0]["error"]
+    assert watched["finished"] and "cancelled" not in events[-1]
+    assert not (await _last_answer()).interrupted
+    await communicator.disconnect()
+
+
+async def test_websocket_disconnect_stops_the_answer(kb, watched):
+    communicator, _, _ = await ws_connect()
+    await communicator.send_to(text_data=json.dumps({"type": "chat", **ask(QUESTION)}))
+    await communicator.receive_from(timeout=5)
+    await communicator.receive_from(timeout=5)
+    await communicator.disconnect()
+    await asyncio.wait_for(watched["closed"].wait(), 1)
+    assert not watched["finished"]
+    for _ in range(50):
+        saved = await _last_answer()
+        if saved is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert saved.interrupted and saved.content
+
+
+async def test_http_disconnect_stops_the_stream(kb, watched):
+    """Drive the real ASGI app: the client goes away after the first delta."""
+    from ragsite.asgi import application
+
+    body = json.dumps(ask(QUESTION)).encode()
+    gone = asyncio.Event()
+    sent: list[bytes] = []
+    requested = False
+
+    async def receive():
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.body" and message.get("body"):
+            sent.append(message["body"])
+            if sum(chunk.count(b"\n") for chunk in sent) >= 2:
+                gone.set()
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/chat/stream",
+        "raw_path": b"/chat/stream",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await asyncio.wait_for(application(scope, receive, send), 10)
+    await asyncio.wait_for(watched["closed"].wait(), 1)
+    assert not watched["finished"]
+    saved = await _last_answer()
+    assert saved is not None and saved.interrupted
