@@ -28,8 +28,9 @@ _STOP = frozenset(
     "under up us was we were what when where which while who whom why will with would you your "
     "get gets got please tell know much many".split()
 )
-MAX_SENTENCES = 3
-MIN_COVERAGE = 0.34
+MAX_SENTENCES = 4
+MIN_WORDS = 5
+MIN_COVERAGE = 0.25
 WORDS_PER_DELTA = 3
 
 
@@ -57,6 +58,7 @@ class LocalAnswerer:
             (rank, position, sentence, hit.citation)
             for rank, hit in enumerate(passages)
             for position, sentence in enumerate(split_sentences(hit.text))
+            if len(sentence.split()) >= MIN_WORDS  # a bare heading is no answer
         ]
         if not wanted or not candidates:
             return NOTHING_FOUND
@@ -66,8 +68,10 @@ class LocalAnswerer:
         total = sum(weight.values())
         scored = []
         for candidate, found in zip(candidates, sentence_terms, strict=True):
-            covered = sum(weight[t] for t in wanted & found)
-            if covered:
+            matched = wanted & found
+            covered = sum(weight[t] for t in matched)
+            # One shared word is chance ("capital" of France vs venture capital), not an answer.
+            if len(matched) >= min(2, len(wanted)):
                 # Earlier-ranked passages win ties; very long sentences are slightly penalised.
                 score = covered / total - 0.02 * candidate[0] - len(candidate[2]) / 20000
                 scored.append((score, covered / total, candidate))
