@@ -58,6 +58,8 @@ class Indexer:
     def sync(self, document_id: int) -> str:
         """Make the index hold what the row says. Returns what was done, for logs and commands."""
         doc = Document.objects.select_related("collection").filter(pk=document_id).first()
+        if doc is not None and doc.index_is_current:
+            return "already current"  # a duplicate or replayed task
         try:
             if doc is None or not doc.published:
                 self.call(self.backend.delete_document, document_id)
