@@ -30,7 +30,7 @@ run: install
 	@echo "Serving http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)  Ctrl-C stops the server and the task worker."
 	@trap 'kill 0' INT TERM EXIT; \
 	$(BIN)/python manage.py db_worker --queue-name '*' --interval 0.5 & \
-	$(BIN)/uvicorn ragsite.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+	$(BIN)/uvicorn ragsite.asgi:application --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

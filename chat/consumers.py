@@ -71,7 +71,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.answering = asyncio.create_task(self._answer(request))
 
     async def _answer(self, request):
-        session_state, cancelled = None, False
+        session_state, cancelled, turn = None, False, None
         session = self.scope.get("session")
         try:
             turn = await pipeline.prepare(
@@ -81,6 +81,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             async with aclosing(pipeline.stream(turn)) as events:
                 async for event in events:
                     await self.send_json(event)
+            turn = None
         except (ProtocolError, AnswerError) as exc:
             await self.send_json({"error": exc.message})
         except asyncio.CancelledError:
@@ -88,6 +89,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Exception:
             log.exception("websocket answer failed")
             await self.send_json({"error": "Something went wrong while answering."})
+        finally:
+            if turn is not None:
+                await turn.close()
         completed = {"type": "response.completed", "session_state": session_state}
         if cancelled:
             completed["cancelled"] = True

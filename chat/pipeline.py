@@ -49,6 +49,12 @@ class Turn:
     usage: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     message_id: int | None = None
+    answer: AsyncIterator | None = None
+
+    async def close(self) -> None:
+        """Close the upstream answer stream if nobody consumed it (a cancel before the start)."""
+        if self.answer is not None:
+            await self.answer.aclose()
 
     @property
     def session_state(self) -> str:
@@ -115,9 +121,12 @@ async def prepare(request: ChatRequest, user, session_key: str | None) -> Turn:
         raise AnswerError(
             "The knowledge base search is unavailable right now. Please try again shortly.", 503
         ) from exc
+    answered = time.perf_counter()
+    answer = await answerer.start_answer(history, request.question, hits, overrides.temperature)
     timings = {
         "prepare_ms": round((searched - started) * 1000, 1),
-        "search_ms": round((time.perf_counter() - searched) * 1000, 1),
+        "search_ms": round((answered - searched) * 1000, 1),
+        "llm_start_ms": round((time.perf_counter() - answered) * 1000, 1),
     }
     return Turn(
         request=request,
@@ -130,6 +139,7 @@ async def prepare(request: ChatRequest, user, session_key: str | None) -> Turn:
         timings=timings,
         usage=dict(rewrite.usage),
         started=started,
+        answer=answer,
     )
 
 
@@ -195,11 +205,7 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
     try:
         # aclosing: leaving early (cancel, disconnect) must close the upstream stream now,
         # not whenever the abandoned generator is garbage-collected.
-        async with aclosing(
-            answerer.stream_answer(
-                turn.history, turn.request.question, turn.hits, overrides.temperature
-            )
-        ) as chunks:
+        async with aclosing(turn.answer) as chunks:
             async for chunk in chunks:
                 if chunk.delta:
                     if first_token is None:

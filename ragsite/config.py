@@ -123,6 +123,26 @@ class Config:
             },
         }
 
+    def check_llm(self, host, azure_endpoint, azure_deployment, api_key, base_url, model) -> None:
+        """Each OPENAI_HOST needs its own variables; say which one is missing at start-up."""
+        needed = {
+            "azure": [
+                ("AZURE_OPENAI_ENDPOINT", azure_endpoint),
+                ("AZURE_OPENAI_CHAT_DEPLOYMENT", azure_deployment),
+            ],
+            "openai": [("OPENAI_API_KEY", api_key), ("OPENAI_CHAT_MODEL", model)],
+            "compatible": [("OPENAI_BASE_URL", base_url), ("OPENAI_CHAT_MODEL", model)],
+        }.get(host, [])
+        for name, value in needed:
+            if not value:
+                self._fail(name, f"must be set when OPENAI_HOST={host}")
+        for name, value in (
+            ("AZURE_OPENAI_ENDPOINT", azure_endpoint),
+            ("OPENAI_BASE_URL", base_url),
+        ):
+            if value and not value.startswith(("http://", "https://")):
+                self._fail(name, f"expected an http(s) URL, got {value!r}")
+
     def redis_url(self) -> str:
         url = self.env.str("REDIS_URL", default="")
         if url and not url.startswith(("redis://", "rediss://", "unix://")):

@@ -26,7 +26,7 @@ def watched(monkeypatch):
     record = {"closed": asyncio.Event(), "produced": 0, "finished": False}
     original = LocalAnswerer.stream_answer
 
-    async def stream_answer(self, *args, **kwargs):
+    async def stream_answer(self, *args, **kwargs):  # wraps the offline answerer's stream
         try:
             async for chunk in original(self, *args, **kwargs):
                 record["produced"] += 1

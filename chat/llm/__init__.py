@@ -11,7 +11,9 @@ def build_answerer() -> Answerer:
         from chat.llm.local import LocalAnswerer
 
         return LocalAnswerer()
-    raise NotImplementedError(f"OPENAI_HOST={settings.OPENAI_HOST} is not available yet")
+    from chat.llm.openai_answerer import OpenAIAnswerer
+
+    return OpenAIAnswerer()
 
 
 answerers = PerLoop(lambda: build_answerer())

@@ -37,14 +37,16 @@ class Answerer(Protocol):
     async def rewrite_query(self, history: list[dict], question: str) -> Rewrite:
         """A search query for the question, given the conversation so far."""
 
-    def stream_answer(
+    async def start_answer(
         self,
         history: list[dict],
         question: str,
         passages: list[SearchHit],
         temperature: float | None,
     ) -> AsyncIterator[AnswerChunk]:
-        """The answer as it is produced. Closing the iterator must stop the upstream at once."""
+        """Open the answer stream: raises AnswerError if the upstream refuses the request, so
+        the caller can still answer with an HTTP error. Closing the returned iterator must stop
+        the upstream at once."""
 
     async def followup_questions(
         self, question: str, answer: str, passages: list[SearchHit]

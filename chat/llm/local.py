@@ -91,13 +91,16 @@ class LocalAnswerer:
             parts.append(sentence)
         return " ".join(parts)
 
-    async def stream_answer(
+    async def start_answer(
         self,
         history: list[dict],
         question: str,
         passages: list[SearchHit],
         temperature: float | None,
     ) -> AsyncIterator[AnswerChunk]:
+        return self.stream_answer(question, passages)
+
+    async def stream_answer(self, question: str, passages: list[SearchHit]):
         answer = self.compose(question, passages)
         words = answer.split(" ")
         delay = settings.CHAT_STREAM_DELAY_SECONDS

@@ -1,0 +1,68 @@
+"""The one AsyncOpenAI client per process for OPENAI_HOST azure, openai or compatible.
+
+Azure OpenAI goes through plain AsyncOpenAI on its v1 endpoint (AsyncAzureOpenAI rewrites v1
+paths), keyless by default: azure-identity's async credential and bearer-token provider.
+"""
+
+import openai
+from django.conf import settings
+
+AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+
+def chat_model() -> str:
+    if settings.OPENAI_HOST == "azure":
+        return settings.AZURE_OPENAI_CHAT_DEPLOYMENT
+    return settings.OPENAI_CHAT_MODEL
+
+
+def embedding_model() -> str:
+    if settings.OPENAI_HOST == "azure":
+        return settings.AZURE_OPENAI_EMBEDDING_DEPLOYMENT
+    return settings.OPENAI_EMBEDDING_MODEL
+
+
+def azure_credential():
+    """DefaultAzureCredential, or the managed identity named by AZURE_CLIENT_ID."""
+    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
+
+    if settings.AZURE_CLIENT_ID:
+        return ManagedIdentityCredential(client_id=settings.AZURE_CLIENT_ID)
+    return DefaultAzureCredential()
+
+
+class OpenAIClient:
+    """An AsyncOpenAI client and, on keyless Azure, the credential behind it (closed together)."""
+
+    def __init__(self):
+        self.credential = None
+        timeout = openai.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
+        common = {"timeout": timeout, "max_retries": settings.LLM_MAX_RETRIES}
+        host = settings.OPENAI_HOST
+        if host == "azure":
+            base_url = settings.AZURE_OPENAI_ENDPOINT.rstrip("/") + "/openai/v1/"
+            if settings.AZURE_OPENAI_API_KEY:
+                api_key = settings.AZURE_OPENAI_API_KEY
+            else:
+                from azure.identity.aio import get_bearer_token_provider
+
+                self.credential = azure_credential()
+                api_key = get_bearer_token_provider(self.credential, AZURE_SCOPE)
+            self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, **common)
+        elif host == "openai":
+            self.client = openai.AsyncOpenAI(
+                api_key=settings.OPENAI_API_KEY,
+                base_url=settings.OPENAI_BASE_URL or None,
+                **common,
+            )
+        else:  # compatible: Ollama, vLLM, llama.cpp and friends often need no key
+            self.client = openai.AsyncOpenAI(
+                base_url=settings.OPENAI_BASE_URL,
+                api_key=settings.OPENAI_API_KEY or "not-needed",
+                **common,
+            )
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self.credential is not None:
+            await self.credential.close()

@@ -1,0 +1,26 @@
+"""ASGI lifespan: close the per-process outbound clients (LLM, search) when the server stops."""
+
+
+class Lifespan:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await close_clients()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def close_clients() -> None:
+    from chat.llm import answerers
+    from knowledge.search import backends
+
+    await answerers.close_all()
+    await backends.close_all()
