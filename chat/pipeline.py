@@ -26,6 +26,7 @@ from chat.models import Conversation, Message
 from chat.protocol import ChatRequest, ProtocolError
 from chat.render import render_answer
 from knowledge.access import access_for
+from knowledge.embeddings import embeddings_enabled, get_embedder
 from knowledge.models import Collection
 from knowledge.search import get_backend
 from knowledge.search.base import AccessFilter, SearchBackendError, SearchHit, SearchQuery
@@ -105,16 +106,9 @@ async def prepare(request: ChatRequest, user, session_key: str | None) -> Turn:
     answerer = get_answerer()
     rewrite = await answerer.rewrite_query(history, request.question)
     overrides = request.overrides
-    mode = overrides.retrieval_mode or "text"
-    query = SearchQuery(
-        text=rewrite.query,
-        access=access,
-        collection=overrides.collection,
-        top=overrides.top or settings.CHAT_DEFAULT_TOP,
-        mode=mode,
-    )
     searched = time.perf_counter()
     try:
+        query = await _search_query(rewrite.query, access, overrides)
         hits = await get_backend().search(query)
     except SearchBackendError as exc:
         log.warning("search failed: %s", exc)
@@ -134,12 +128,31 @@ async def prepare(request: ChatRequest, user, session_key: str | None) -> Turn:
         history=history,
         access=access,
         hits=hits,
-        thoughts=_thoughts(query, rewrite, hits, answerer.name),
+        thoughts=_thoughts(query, rewrite, hits, answerer.name, get_backend()),
         data_points=_data_points(hits),
         timings=timings,
         usage=dict(rewrite.usage),
         started=started,
         answer=answer,
+    )
+
+
+async def _search_query(text: str, access: AccessFilter, overrides) -> SearchQuery:
+    mode = overrides.retrieval_mode or ("hybrid" if embeddings_enabled() else "text")
+    vector = None
+    if mode != "text":
+        if not embeddings_enabled():
+            raise ProtocolError(
+                f"retrieval_mode {mode!r} needs embeddings, which this server has not configured."
+            )
+        vector = (await get_embedder().embed([text]))[0]
+    return SearchQuery(
+        text=text,
+        access=access,
+        collection=overrides.collection,
+        top=overrides.top or settings.CHAT_DEFAULT_TOP,
+        mode=mode,
+        vector=vector,
     )
 
 
@@ -165,7 +178,7 @@ def _data_points(hits: list[SearchHit]) -> dict:
     }
 
 
-def _thoughts(query: SearchQuery, rewrite, hits: list[SearchHit], answerer: str) -> list[dict]:
+def _thoughts(query: SearchQuery, rewrite, hits, answerer: str, backend) -> list[dict]:
     return [
         {
             "title": "Search query",
@@ -177,7 +190,11 @@ def _thoughts(query: SearchQuery, rewrite, hits: list[SearchHit], answerer: str)
                 "rewrite": rewrite.note,
             },
         },
-        {"title": "Access filter", "description": query.access.describe(), "props": {}},
+        {
+            "title": "Access filter",
+            "description": query.access.describe(),
+            "props": {"backend": backend.name, "filter": backend.filter_expression(query)},
+        },
         {
             "title": "Search results",
             "description": [

@@ -20,6 +20,7 @@ from tenacity import (
 
 from knowledge.access import group_key
 from knowledge.chunking import chunk_segments
+from knowledge.embeddings import Embedder, embeddings_enabled, from_bytes, to_bytes
 from knowledge.models import Chunk, Document, IndexStatus
 from knowledge.search import build_backend
 from knowledge.search.base import PUBLIC_GROUP, IndexChunk, SearchBackendError
@@ -37,11 +38,16 @@ class Indexer:
     def __enter__(self):
         self._runner = asyncio.Runner()
         self.backend = build_backend()
+        self.embedder = None
+        if embeddings_enabled():
+            self.embedder = Embedder(max_retries=settings.EMBEDDING_MAX_RETRIES)
         return self
 
     def __exit__(self, *exc):
         try:
             self._runner.run(self.backend.close())
+            if self.embedder is not None:
+                self._runner.run(self.embedder.close())
         finally:
             self._runner.close()
 
@@ -68,6 +74,8 @@ class Indexer:
                 _record(doc, IndexStatus.REMOVED)
                 return "removed (unpublished)"
             chunks = _rechunk(doc)
+            if self.embedder is not None:
+                self._embed(chunks)
             self.call(self.backend.upsert_document, document_id, _index_chunks(doc, chunks))
         except Exception as exc:
             if doc is not None:
@@ -75,6 +83,16 @@ class Indexer:
             raise
         _record(doc, IndexStatus.INDEXED)
         return f"indexed ({len(chunks)} chunks)"
+
+    def _embed(self, chunks: list[Chunk]) -> None:
+        """Embed the chunks that have no vector yet and keep the vectors on the rows."""
+        missing = [c for c in chunks if not c.embedding]
+        if not missing:
+            return
+        vectors = self.call(self.embedder.embed, [c.text for c in missing])
+        for chunk, vector in zip(missing, vectors, strict=True):
+            chunk.embedding = to_bytes(vector)
+        Chunk.objects.bulk_update(missing, ["embedding"])
 
     def remove_orphans(self) -> list[int]:
         """Index entries whose document row is gone (queryset deletes bypass signals)."""
@@ -133,6 +151,7 @@ def _index_chunks(doc: Document, chunks: list[Chunk]) -> list[IndexChunk]:
             label=c.label,
             collection=collection,
             groups=groups,
+            embedding=from_bytes(c.embedding),
         )
         for c in chunks
     ]

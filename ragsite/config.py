@@ -21,6 +21,9 @@ class Config:
         self.base_dir = base_dir
         self.env = environ.Env()
 
+    def fail(self, name: str, problem: str):
+        self._fail(name, problem)
+
     def _fail(self, name: str, problem: str):
         raise ImproperlyConfigured(f"Environment variable {name}: {problem}")
 

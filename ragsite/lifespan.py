@@ -20,7 +20,9 @@ class Lifespan:
 
 async def close_clients() -> None:
     from chat.llm import answerers
+    from knowledge.embeddings import embedders
     from knowledge.search import backends
 
     await answerers.close_all()
+    await embedders.close_all()
     await backends.close_all()

@@ -2,6 +2,13 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
+from tests.fakes import (  # noqa: F401  (fixtures)
+    fake_openai,
+    fake_openai_factory,
+    fake_search,
+    fake_search_factory,
+)
+
 
 @pytest.fixture(autouse=True)
 def isolated_storage(settings, tmp_path):

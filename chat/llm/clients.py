@@ -34,10 +34,11 @@ def azure_credential():
 class OpenAIClient:
     """An AsyncOpenAI client and, on keyless Azure, the credential behind it (closed together)."""
 
-    def __init__(self):
+    def __init__(self, max_retries: int | None = None):
         self.credential = None
         timeout = openai.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
-        common = {"timeout": timeout, "max_retries": settings.LLM_MAX_RETRIES}
+        retries = settings.LLM_MAX_RETRIES if max_retries is None else max_retries
+        common = {"timeout": timeout, "max_retries": retries}
         host = settings.OPENAI_HOST
         if host == "azure":
             base_url = settings.AZURE_OPENAI_ENDPOINT.rstrip("/") + "/openai/v1/"

@@ -13,7 +13,9 @@ def build_backend() -> SearchBackend:
         from knowledge.search.embedded import EmbeddedSearchBackend
 
         return EmbeddedSearchBackend(settings.SEARCH_INDEX_PATH)
-    raise NotImplementedError(f"SEARCH_BACKEND={settings.SEARCH_BACKEND} is not available yet")
+    from knowledge.search.azure import AzureSearchBackend
+
+    return AzureSearchBackend()
 
 
 backends = PerLoop(lambda: build_backend())

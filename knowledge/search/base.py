@@ -112,3 +112,6 @@ class SearchBackend(Protocol):
     async def search(self, query: SearchQuery) -> list[SearchHit]: ...
 
     async def close(self) -> None: ...
+
+    def filter_expression(self, query: SearchQuery) -> str:
+        """The filter this backend applies for the query, as shown in the thought steps."""

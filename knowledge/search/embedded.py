@@ -194,6 +194,12 @@ class EmbeddedSearchBackend:
             return vector_hits
         return reciprocal_rank_fusion([text_hits, vector_hits], query.top)
 
+    def filter_expression(self, query: SearchQuery) -> str:
+        where, params = self._filters(query)
+        for param in params:
+            where = where.replace("?", f"'{param}'", 1)
+        return where
+
     @staticmethod
     def _filters(query: SearchQuery) -> tuple[str, list]:
         clauses, params = [], []

@@ -1,0 +1,109 @@
+"""Fake upstream servers for tests and benchmarks: OpenAI / Azure OpenAI and Azure AI Search.
+
+See README.md in this folder. The pytest fixtures below start a fake on 127.0.0.1 on a free port
+and stop it after the test; import them into a conftest.py to use them::
+
+    from tests.fakes import (  # noqa: F401
+        fake_openai, fake_openai_factory, fake_search, fake_search_factory,
+    )
+
+Exports are imported lazily, so that ``python -m tests.fakes.openai_server`` does not import the
+module twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .azure_search_server import FakeAzureSearch
+    from .openai_server import FakeOpenAI
+
+_EXPORTS = {
+    "FakeOpenAI": "openai_server",
+    "Behaviour": "openai_server",
+    "RecordedRequest": "openai_server",
+    "reply": "openai_server",
+    "rate_limit": "openai_server",
+    "server_error": "openai_server",
+    "content_filter_error": "openai_server",
+    "content_filter_mid_stream": "openai_server",
+    "drop_connection": "openai_server",
+    "hang": "openai_server",
+    "error": "openai_server",
+    "embed": "openai_server",
+    "default_answer": "openai_server",
+    "FakeAzureSearch": "azure_search_server",
+    "parse_filter": "azure_search_server",
+    "ODataError": "azure_search_server",
+}
+
+__all__ = [
+    *_EXPORTS,
+    "fake_openai",
+    "fake_openai_factory",
+    "fake_search",
+    "fake_search_factory",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+try:
+    import pytest
+except ImportError:  # the command-line fakes do not need pytest
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture
+    def fake_openai_factory() -> Iterator[Callable[..., FakeOpenAI]]:
+        """``make(**FakeOpenAI kwargs) -> started FakeOpenAI``; all are stopped after the test."""
+        from .openai_server import FakeOpenAI
+
+        servers: list[FakeOpenAI] = []
+
+        def make(**kwargs: Any) -> FakeOpenAI:
+            server = FakeOpenAI(**kwargs)
+            server.start()
+            servers.append(server)
+            return server
+
+        yield make
+        for server in servers:
+            server.stop()
+
+    @pytest.fixture
+    def fake_openai(fake_openai_factory: Callable[..., FakeOpenAI]) -> FakeOpenAI:
+        """A started FakeOpenAI with defaults: echo answer, no latency, any key accepted."""
+        return fake_openai_factory()
+
+    @pytest.fixture
+    def fake_search_factory() -> Iterator[Callable[..., FakeAzureSearch]]:
+        """``make(**FakeAzureSearch kwargs) -> started FakeAzureSearch``; stopped after the test."""
+        from .azure_search_server import FakeAzureSearch
+
+        servers: list[FakeAzureSearch] = []
+
+        def make(**kwargs: Any) -> FakeAzureSearch:
+            server = FakeAzureSearch(**kwargs)
+            server.start()
+            servers.append(server)
+            return server
+
+        yield make
+        for server in servers:
+            server.stop()
+
+    @pytest.fixture
+    def fake_search(fake_search_factory: Callable[..., FakeAzureSearch]) -> FakeAzureSearch:
+        """A started FakeAzureSearch; admin key ``fake-search-admin-key``, no indexes."""
+        return fake_search_factory()

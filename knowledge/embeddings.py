@@ -1,0 +1,62 @@
+"""Embeddings through the configured OpenAI-compatible host: chunks at index time (in bounded
+batches, riding out 429s with the SDK's retry-after aware backoff), questions at ask time."""
+
+import numpy as np
+import openai
+from django.conf import settings
+
+from chat.llm.clients import OpenAIClient, embedding_model
+from knowledge.search.base import SearchBackendError
+from ragsite.per_loop import PerLoop
+
+
+class EmbeddingError(SearchBackendError):
+    pass
+
+
+class Embedder:
+    def __init__(self, max_retries: int | None = None):
+        self._client = OpenAIClient(max_retries=max_retries)
+        self.model = embedding_model()
+        self.dimensions = settings.OPENAI_EMBEDDING_DIMENSIONS or None
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def embed(self, texts: list[str]) -> list[tuple[float, ...]]:
+        vectors: list[tuple[float, ...]] = []
+        size = settings.EMBEDDING_BATCH_SIZE
+        for start in range(0, len(texts), size):
+            batch = texts[start : start + size]
+            kwargs = {"dimensions": self.dimensions} if self.dimensions else {}
+            try:
+                response = await self._client.client.embeddings.create(
+                    model=self.model, input=batch, **kwargs
+                )
+            except openai.RateLimitError as exc:
+                raise EmbeddingError(f"embedding rate limited after retries: {exc}") from exc
+            except openai.BadRequestError as exc:
+                raise EmbeddingError(f"embedding refused: {exc}", transient=False) from exc
+            except openai.OpenAIError as exc:
+                raise EmbeddingError(f"embedding failed: {exc}") from exc
+            ordered = sorted(response.data, key=lambda item: item.index)
+            vectors.extend(tuple(item.embedding) for item in ordered)
+        return vectors
+
+
+def embeddings_enabled() -> bool:
+    return settings.EMBEDDINGS_ENABLED
+
+
+def to_bytes(vector) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def from_bytes(blob) -> tuple[float, ...] | None:
+    if not blob:
+        return None
+    return tuple(float(x) for x in np.frombuffer(bytes(blob), dtype=np.float32))
+
+
+embedders = PerLoop(lambda: Embedder())
+get_embedder = embedders.get
