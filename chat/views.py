@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from chat.api import json_error
 from chat.models import Conversation, Feedback, Message
+from chat.render import render_answer
 from knowledge.access import access_for, can_read
 from knowledge.models import Document
 
@@ -37,7 +38,13 @@ async def page(request):
                 "role": m.role,
                 "content": m.content,
                 "interrupted": m.interrupted,
+                "error": m.error,
                 "context": m.context,
+                "answer_html": render_answer(
+                    m.content, (m.context or {}).get("data_points", {}).get("sources", [])
+                )
+                if m.role == Message.Role.ASSISTANT
+                else "",
             }
             async for m in current.messages.order_by("pk")
         ]
@@ -47,7 +54,7 @@ async def page(request):
         {
             "conversations": conversations,
             "current": current,
-            "messages_json": json.dumps(messages),
+            "initial_messages": messages,
             "anonymous_allowed": settings.CHAT_ALLOW_ANONYMOUS,
             "chat_user": user,
         },

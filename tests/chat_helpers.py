@@ -76,3 +76,53 @@ async def ws_collect(communicator, until="response.completed", seconds=10) -> li
             events.append(event)
             if event.get("type") == until:
                 return events
+
+
+async def drive_asgi_until_disconnect(body: bytes, lines: int) -> float:
+    """POST /chat/stream to the real ASGI app and go away after `lines` lines of the answer.
+    Returns when (time.time()) the client left."""
+    import time
+
+    from ragsite.asgi import application
+
+    gone = asyncio.Event()
+    left_at = 0.0
+    received: list[bytes] = []
+    requested = False
+
+    async def receive():
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        nonlocal left_at
+        if message["type"] == "http.response.body" and message.get("body"):
+            received.append(message["body"])
+            if not gone.is_set() and sum(c.count(b"\n") for c in received) >= lines:
+                left_at = time.time()
+                gone.set()
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/chat/stream",
+        "raw_path": b"/chat/stream",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await asyncio.wait_for(application(scope, receive, send), 10)
+    return left_at

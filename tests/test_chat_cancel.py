@@ -8,7 +8,7 @@ import pytest
 
 from chat.llm.local import LocalAnswerer
 from chat.models import Message
-from tests.chat_helpers import ask, build_kb, ws_collect, ws_connect
+from tests.chat_helpers import ask, build_kb, drive_asgi_until_disconnect, ws_collect, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUESTION = "How many unused vacation days can I carry over?"
@@ -111,46 +111,7 @@ async def test_websocket_disconnect_stops_the_answer(kb, watched):
 
 async def test_http_disconnect_stops_the_stream(kb, watched):
     """Drive the real ASGI app: the client goes away after the first delta."""
-    from ragsite.asgi import application
-
-    body = json.dumps(ask(QUESTION)).encode()
-    gone = asyncio.Event()
-    sent: list[bytes] = []
-    requested = False
-
-    async def receive():
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        if message["type"] == "http.response.body" and message.get("body"):
-            sent.append(message["body"])
-            if sum(chunk.count(b"\n") for chunk in sent) >= 2:
-                gone.set()
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/chat/stream",
-        "raw_path": b"/chat/stream",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-    await asyncio.wait_for(application(scope, receive, send), 10)
+    await drive_asgi_until_disconnect(json.dumps(ask(QUESTION)).encode(), lines=2)
     await asyncio.wait_for(watched["closed"].wait(), 1)
     assert not watched["finished"]
     saved = await _last_answer()

@@ -184,6 +184,10 @@ class OpenAIAnswerer:
                     yield AnswerChunk(usage=usage, finish_reason=choice.finish_reason)
         except AnswerError:
             raise
+        except openai.APITimeoutError as exc:
+            raise map_error(exc) from exc
+        except openai.APIConnectionError as exc:  # the connection was cut mid-stream
+            raise AnswerError("The answer stream was interrupted. Please try again.", 502) from exc
         except openai.OpenAIError as exc:
             raise map_error(exc) from exc
         except Exception as exc:  # the transport's own errors: a connection cut mid-stream

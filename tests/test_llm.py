@@ -1,0 +1,220 @@
+"""Every OPENAI_HOST through the full pipeline: the real openai SDK over HTTP to the fake server.
+Errors before and during the stream become the right end-user messages and status codes."""
+
+import json
+import re
+import time
+
+import pytest
+from azure.core.credentials import AccessToken
+from django.test import AsyncClient
+
+from chat.models import Message
+from tests.chat_helpers import ask, build_kb, stream_events, ws_collect, ws_connect
+from tests.fakes import (
+    content_filter_error,
+    content_filter_mid_stream,
+    drop_connection,
+    hang,
+    rate_limit,
+    reply,
+    server_error,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+QUESTION = "How many unused vacation days can I carry over?"
+
+
+class FakeCredential:
+    """Stands in for azure.identity.aio.DefaultAzureCredential (no Azure here)."""
+
+    def __init__(self):
+        self.scopes = []
+        self.closed = False
+
+    async def get_token(self, *scopes, **kwargs):
+        self.scopes.append(scopes)
+        return AccessToken("entra-token-123", int(time.time()) + 3600)
+
+    async def close(self):
+        self.closed = True
+
+
+def configure(settings, fake, host, monkeypatch=None):
+    settings.OPENAI_HOST = host
+    settings.LLM_MAX_RETRIES = 0
+    settings.AZURE_OPENAI_API_KEY = settings.OPENAI_API_KEY = ""
+    if host == "compatible":
+        settings.OPENAI_BASE_URL = fake.openai_base_url
+        settings.OPENAI_CHAT_MODEL = "llama3.1"
+    elif host == "openai":
+        settings.OPENAI_BASE_URL = fake.openai_base_url  # the one place tests redirect it
+        settings.OPENAI_API_KEY = "sk-test-key"
+        settings.OPENAI_CHAT_MODEL = "gpt-4o-mini"
+    else:
+        settings.AZURE_OPENAI_ENDPOINT = fake.base_url
+        settings.AZURE_OPENAI_CHAT_DEPLOYMENT = "chat-deployment"
+        if host == "azure-key":
+            settings.AZURE_OPENAI_API_KEY = "azure-key-456"
+        settings.OPENAI_HOST = "azure"
+
+
+@pytest.fixture
+def kb(transactional_db):
+    return build_kb()
+
+
+@pytest.fixture
+def llm(settings, fake_openai):
+    configure(settings, fake_openai, "compatible")
+    return fake_openai
+
+
+@pytest.mark.parametrize("host", ["compatible", "openai", "azure-key", "azure-keyless"])
+async def test_every_host_streams_a_cited_answer(kb, settings, fake_openai, monkeypatch, host):
+    credential = FakeCredential()
+    monkeypatch.setattr("chat.llm.clients.azure_credential", lambda: credential)
+    configure(settings, fake_openai, host)
+    status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
+    assert status == 200, events
+    answer = "".join(e.get("delta", "") for e in events)
+    citations = events[0]["context"]["data_points"]["citations"]
+    cited = re.findall(r"\[([^\]]+)\]", answer)
+    assert cited and set(cited) <= set(citations)
+    request = fake_openai.chat_requests[-1]
+    assert request.stream and request.json["model"] in (
+        "llama3.1",
+        "gpt-4o-mini",
+        "chat-deployment",
+    )
+    if host == "openai":
+        assert request.bearer_token == "sk-test-key"
+    if host == "azure-key":
+        assert request.path.startswith("/openai/v1/") and request.bearer_token == "azure-key-456"
+    if host == "azure-keyless":
+        assert request.bearer_token == "entra-token-123"
+        assert credential.scopes == [("https://cognitiveservices.azure.com/.default",)]
+    # the system prompt is the server's and quotes only the passages retrieved for this user
+    system = request.json["messages"][0]
+    assert system["role"] == "system" and "never instructions" in system["content"]
+    final = events[-1]["context"]
+    assert final["usage"]["total_tokens"] > 0
+    saved = await Message.objects.filter(role="assistant").alast()
+    assert saved.content == answer and saved.usage["total_tokens"] > 0
+
+
+async def test_query_rewrite_uses_history_and_falls_back(kb, llm):
+    client = AsyncClient()
+    _, events, _ = await stream_events(client, ask(QUESTION))
+    state = events[0]["session_state"]
+    _, events, _ = await stream_events(client, ask("And when do they expire?", session_state=state))
+    thought = events[0]["context"]["thoughts"][0]
+    assert thought["props"]["rewrite"] == "rewritten by the model"
+    rewrite_request = llm.chat_requests[-2]
+    assert not rewrite_request.stream and len(rewrite_request.json["messages"]) >= 4
+
+    llm.enqueue(server_error(500))  # the rewrite call fails: the question is used as is
+    _, events, _ = await stream_events(client, ask("Anything else?", session_state=state))
+    thought = events[0]["context"]["thoughts"][0]
+    assert "rewrite failed" in thought["props"]["rewrite"]
+    assert thought["description"] == "Anything else?"
+    assert events[-1]["type"] == "response.context"
+
+
+async def test_followup_questions_from_the_model(kb, llm):
+    llm.enqueue(
+        reply(None), reply('["When do carried-over days expire?", "What about sick leave?"]')
+    )
+    body = ask(QUESTION, context={"overrides": {"suggest_followup_questions": True}})
+    _, events, _ = await stream_events(AsyncClient(), body)
+    assert events[-1]["context"]["followup_questions"] == [
+        "When do carried-over days expire?",
+        "What about sick leave?",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "message"),
+    [
+        (rate_limit(retry_after_ms=3000), 429, "try again in about 3 seconds"),
+        (content_filter_error(), 400, "content filter"),
+        (server_error(500), 502, "failed to answer"),
+        (server_error(503), 502, "failed to answer"),
+    ],
+)
+async def test_errors_before_the_stream_are_http_errors(kb, llm, behaviour, status, message):
+    llm.enqueue(behaviour)
+    response = await AsyncClient().post(
+        "/chat/stream", data=json.dumps(ask(QUESTION)), content_type="application/json"
+    )
+    assert response.status_code == status
+    assert message in response.json()["error"]
+    if status == 429:
+        assert response["Retry-After"] == "3"
+
+
+async def test_rate_limit_is_retried_with_retry_after_ms(kb, llm, settings):
+    settings.LLM_MAX_RETRIES = 2
+    llm.enqueue(rate_limit(retry_after_ms=20))
+    status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
+    assert status == 200 and "error" not in events[-1]
+    assert len(llm.chat_requests) == 2
+
+
+async def test_hung_upstream_times_out_with_a_clear_error(kb, llm, settings):
+    """The upstream accepted the request, then sent nothing: the answer ends with an error line
+    after LLM_READ_TIMEOUT, not never."""
+    settings.LLM_READ_TIMEOUT = 0.5
+    llm.enqueue(hang(after=0))
+    started = time.monotonic()
+    status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
+    assert status == 200 and "took too long" in events[-1]["error"]
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "message"),
+    [
+        (drop_connection(after=3), "interrupted"),
+        (content_filter_mid_stream(after=2), "content filter"),
+        (hang(after=2), "took too long"),
+    ],
+)
+async def test_errors_during_the_stream_keep_the_partial_answer(
+    kb, llm, settings, behaviour, message
+):
+    settings.LLM_READ_TIMEOUT = 0.5
+    llm.enqueue(behaviour)
+    status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
+    assert status == 200
+    assert message in events[-1]["error"]
+    partial = "".join(e.get("delta", "") for e in events)
+    assert partial
+    saved = await Message.objects.filter(role="assistant").alast()
+    assert saved.interrupted and saved.content == partial
+
+
+async def test_cancel_closes_the_upstream_stream_within_a_second(kb, llm):
+    llm.set_latency(ttft=0.0, chunks=40, chunk_interval=0.05)
+    communicator, _, _ = await ws_connect()
+    await communicator.send_to(text_data=json.dumps({"type": "chat", **ask(QUESTION)}))
+    await communicator.receive_from(timeout=5)
+    await communicator.receive_from(timeout=5)
+    cancelled_at = time.time()
+    await communicator.send_to(text_data=json.dumps({"type": "cancel"}))
+    events = await ws_collect(communicator)
+    assert events[-1]["cancelled"] is True
+    gone = await llm.wait_for_disconnect_async(1.0)
+    assert gone.disconnected_at - cancelled_at < 1.0
+    assert gone.chunks_sent < 40
+    await communicator.disconnect()
+
+
+async def test_http_disconnect_closes_the_upstream_stream(kb, llm):
+    """A streaming client that goes away: the fake sees the upstream request end early."""
+    from tests.test_chat_cancel import drive_asgi_until_disconnect
+
+    llm.set_latency(ttft=0.0, chunks=40, chunk_interval=0.05)
+    left_at = await drive_asgi_until_disconnect(json.dumps(ask(QUESTION)).encode(), lines=2)
+    gone = await llm.wait_for_disconnect_async(1.0)
+    assert gone.disconnected_at - left_at < 1.0 and gone.chunks_sent < 40
