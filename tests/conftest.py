@@ -65,3 +65,12 @@ def make_user(django_user_model):
         return user
 
     return make
+
+
+@pytest.fixture(autouse=True)
+async def close_outbound_clients():
+    """What the ASGI lifespan does at shutdown: close the per-loop LLM and search clients."""
+    yield
+    from ragsite.lifespan import close_clients
+
+    await close_clients()

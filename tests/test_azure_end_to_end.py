@@ -1,0 +1,54 @@
+"""SEARCH_BACKEND=azure through the public interfaces: commands, index sync and the chat API."""
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import call_command
+from django.test import AsyncClient
+
+from tests.chat_helpers import SECRET_FACT, ask, build_kb
+from tests.test_search_contract import use_fake_azure
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def azure(settings, fake_search_factory):
+    service = use_fake_azure(settings, fake_search_factory)
+    call_command("search_index", "--create", verbosity=0)
+    return service
+
+
+async def test_chat_over_azure_search_with_the_filter_in_the_thoughts(azure, settings):
+    await sync_to_async(build_kb)()
+    stored = azure.documents(settings.AZURE_SEARCH_INDEX)
+    assert {d["document_id"] for d in stored.values()} and all(d["groups"] for d in stored.values())
+    body = json.dumps(ask("What does L4 pay per year for vacation replacements?"))
+    response = await AsyncClient().post("/chat", data=body, content_type="application/json")
+    data = response.json()
+    assert response.status_code == 200
+    assert SECRET_FACT.split(" per")[0] not in json.dumps(data)
+    access = next(t for t in data["context"]["thoughts"] if t["title"] == "Access filter")
+    assert access["props"]["backend"] == "azure"
+    assert access["props"]["filter"] == "groups/any(g: search.in(g, 'public', ','))"
+    assert (
+        "five unused vacation days"
+        in (
+            await AsyncClient().post(
+                "/chat",
+                data=json.dumps(ask("How many unused vacation days can I carry over?")),
+                content_type="application/json",
+            )
+        ).json()["output_text"]
+    )
+
+
+def test_search_index_drop_and_sync_index_rebuild(azure, settings, search):
+    build_kb()
+    call_command("search_index", "--drop", verbosity=0)
+    assert settings.AZURE_SEARCH_INDEX not in azure.indexes
+    call_command("search_index", "--create", verbosity=0)
+    call_command("sync_index", "--rebuild", verbosity=0)
+    assert "[Leave policy]" in search("vacation days")
+    assert "Salary bands" not in search("band L4")
