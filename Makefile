@@ -33,7 +33,7 @@ run: install
 	$(BIN)/uvicorn ragsite.asgi:application --host $(HOST) --port $(PORT)
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/test.sh $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -10,7 +10,7 @@ from knowledge.search.base import SearchBackendError
 from knowledge.search.embedded import EmbeddedSearchBackend
 from tests.admin_forms import add_document, change_document, delete_document, run_action
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 BODY = "The Lisbon office opens at 08:30. Visitors sign in at the blue kiosk near the lifts."
 
