@@ -6,12 +6,16 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run test lint format bench clean
+WORKERS ?= 2
+
+.PHONY: help install run serve worker test lint format bench clean
 
 help:
 	@echo "make run    serve the app on the embedded default with the sample knowledge base"
 	@echo "make test   install and run every test"
 	@echo "make lint   ruff check and format check"
+	@echo "make serve  gunicorn + uvicorn workers (WORKERS=2), for PostgreSQL/Redis deployments"
+	@echo "make worker the index task worker, to run beside make serve"
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is required (set PYTHON=/path/to/python3.12)"; exit 1; }
@@ -31,6 +35,18 @@ run: install
 	@trap 'kill 0' INT TERM EXIT; \
 	$(BIN)/python manage.py db_worker --queue-name '*' --interval 0.5 & \
 	$(BIN)/uvicorn ragsite.asgi:application --host $(HOST) --port $(PORT)
+
+# Production-style: gunicorn managing uvicorn workers. Long streams are fine (uvicorn workers
+# heartbeat, so --timeout only catches a hung worker); on SIGTERM running answers get
+# --graceful-timeout seconds to finish. Run the task worker(s) beside it: make worker.
+serve: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/gunicorn ragsite.asgi:application -k uvicorn_worker.UvicornWorker \
+		--workers $(WORKERS) --bind $(HOST):$(PORT) --timeout 60 --graceful-timeout 30 \
+		--keep-alive 5 --max-requests 10000 --max-requests-jitter 1000 --access-logfile -
+
+worker: install
+	$(BIN)/python manage.py db_worker --queue-name '*' --interval 1
 
 test: install
 	scripts/test.sh $(PYTEST_ARGS)

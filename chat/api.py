@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from chat import pipeline
 from chat.llm.base import AnswerError
 from chat.protocol import ProtocolError, encode, parse_body, parse_request
+from ragsite.middleware import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ async def _start_turn(request):
         return None, json_error(exc.message, exc.status)
     except AnswerError as exc:
         return None, json_error(exc.message, exc.status, exc.retry_after)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("database unavailable: %r", exc)
+        return None, json_error(MESSAGE, 503, retry_after=5)
     return turn, None
 
 

@@ -1,9 +1,13 @@
 """The chat websocket (/ws/chat/): the same request and events as HTTP, one answer at a time per
-socket, cancellable, and bad frames answered with an error frame while the socket stays open."""
+socket, cancellable, and bad frames answered with an error frame while the socket stays open.
+
+A socket follows the conversations it chats in (or names with a `follow` frame): answers streamed
+on another socket of the same owner reach it too, through the channel layer (chat/mirror.py)."""
 
 import asyncio
 import json
 import logging
+import uuid
 from contextlib import aclosing
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -11,7 +15,10 @@ from django.conf import settings
 
 from chat import pipeline
 from chat.llm.base import AnswerError
+from chat.mirror import Mirror, group_name
+from chat.models import Conversation
 from chat.protocol import ProtocolError, parse_request
+from ragsite.middleware import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
@@ -21,6 +28,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.answering: asyncio.Task | None = None
         self.gone = False
+        self.following: set[str] = set()
         user = self.scope.get("user")
         if not (user and user.is_authenticated) and not settings.CHAT_ALLOW_ANONYMOUS:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -33,6 +41,44 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task], timeout=5)
+        for group in getattr(self, "following", ()):
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # the layer is down; its group entries expire on their own
+                log.warning("could not leave %s", group)
+
+    async def _follow(self, conversation_id) -> None:
+        group = group_name(conversation_id)
+        if group in self.following or self.channel_layer is None:
+            return
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.following.add(group)
+        except Exception as exc:
+            log.warning("channel layer unavailable, cannot follow %s: %r", group, exc)
+
+    async def conversation_events(self, message):
+        """Events of an answer streaming on another socket of this conversation."""
+        if message.get("origin") == self.channel_name:
+            return
+        for event in message["events"]:
+            await self.send_json(event)
+
+    async def _follow_frame(self, frame) -> None:
+        try:
+            conversation_id = uuid.UUID(str(frame.get("session_state")))
+        except ValueError:
+            await self.send_json({"error": "'session_state' is not a conversation id."})
+            return
+        session = self.scope.get("session")
+        conversation = await Conversation.objects.filter(pk=conversation_id).afirst()
+        if conversation is None or not conversation.belongs_to(
+            self.scope.get("user"), session.session_key if session else None
+        ):
+            await self.send_json({"error": "That conversation does not exist or is not yours."})
+            return
+        await self._follow(conversation_id)
+        await self.send_json({"type": "following", "session_state": str(conversation_id)})
 
     async def send_json(self, event: dict) -> None:
         if not self.gone:
@@ -57,8 +103,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.answering is not None and not self.answering.done():
                 self.answering.cancel()
             return
+        if kind == "follow":
+            await self._follow_frame(frame)
+            return
         if kind != "chat":
-            await self.send_json({"error": 'Each frame needs "type": "chat" or "cancel".'})
+            await self.send_json(
+                {"error": 'Each frame needs "type": "chat", "cancel" or "follow".'}
+            )
             return
         if self.answering is not None and not self.answering.done():
             await self.send_json({"error": "An answer is already running on this socket."})
@@ -71,24 +122,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.answering = asyncio.create_task(self._answer(request))
 
     async def _answer(self, request):
-        session_state, cancelled, turn = None, False, None
+        session_state, cancelled, turn, mirror = None, False, None, None
         session = self.scope.get("session")
         try:
             turn = await pipeline.prepare(
                 request, self.scope.get("user"), session.session_key if session else None
             )
             session_state = turn.session_state
+            await self._follow(turn.conversation_id)
+            mirror = Mirror(self.channel_layer, turn.conversation_id, self.channel_name)
             async with aclosing(pipeline.stream(turn)) as events:
                 async for event in events:
                     await self.send_json(event)
+                    await mirror.add(event)
             turn = None
         except (ProtocolError, AnswerError) as exc:
             await self.send_json({"error": exc.message})
         except asyncio.CancelledError:
             cancelled = True
-        except Exception:
-            log.exception("websocket answer failed")
-            await self.send_json({"error": "Something went wrong while answering."})
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning("database unavailable: %r", exc)
+                await self.send_json({"error": MESSAGE})
+            else:
+                log.exception("websocket answer failed")
+                await self.send_json({"error": "Something went wrong while answering."})
         finally:
             if turn is not None:
                 await turn.close()
@@ -96,3 +154,5 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if cancelled:
             completed["cancelled"] = True
         await self.send_json(completed)
+        if mirror is not None:
+            await mirror.add(completed)

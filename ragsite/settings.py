@@ -41,6 +41,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ragsite.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "ragsite.urls"
@@ -63,6 +64,7 @@ TEMPLATES = [
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+REDIS_URL = cfg.redis_url()
 CACHES = cfg.caches()
 CHANNEL_LAYERS = cfg.channel_layers()
 

@@ -231,6 +231,12 @@ class AzureSearchBackend:
             document[VECTOR_FIELD] = list(chunk.embedding)
         return document
 
+    async def ping(self) -> None:
+        try:
+            await self.search_client.get_document_count()
+        except AzureError as exc:
+            raise SearchBackendError(f"search index unavailable: {exc}") from exc
+
     # -- reads ------------------------------------------------------------------------------------
     async def document_ids(self) -> set[int]:
         ids: set[int] = set()

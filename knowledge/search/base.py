@@ -113,5 +113,8 @@ class SearchBackend(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Raise SearchBackendError unless the index answers (cheaply: readiness probes)."""
+
     def filter_expression(self, query: SearchQuery) -> str:
         """The filter this backend applies for the query, as shown in the thought steps."""

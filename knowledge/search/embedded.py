@@ -175,6 +175,9 @@ class EmbeddedSearchBackend:
             conn.execute("ROLLBACK")
             raise
 
+    async def ping(self) -> None:
+        await self._call(lambda conn: conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchall())
+
     # -- reads ------------------------------------------------------------------------------------
     async def document_ids(self) -> set[int]:
         return await self._call(

@@ -1,0 +1,118 @@
+"""Health probes, and live multi-device conversations through the channel layer (in-memory on the
+embedded default, Redis in the scale-out pass)."""
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient, Client
+
+from tests.chat_helpers import ask, build_kb, ws_collect, ws_connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+QUESTION = "How many unused vacation days can I carry over?"
+
+
+@pytest.fixture
+def kb(transactional_db):
+    return build_kb()
+
+
+async def test_healthz_and_readyz(kb, settings):
+    assert (await AsyncClient().get("/healthz")).json() == {"status": "ok"}
+    response = await AsyncClient().get("/readyz")
+    assert response.status_code == 200, response.content
+    checks = response.json()["checks"]
+    assert {"database", "search", "llm"} <= set(checks) and all(c["ok"] for c in checks.values())
+    if settings.REDIS_URL:
+        assert checks["redis"]["ok"]
+
+
+async def test_readyz_names_what_is_down(kb, settings, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    settings.SEARCH_INDEX_PATH = blocker / "index.sqlite3"
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = await AsyncClient().get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert not body["checks"]["search"]["ok"] and not body["checks"]["redis"]["ok"]
+    assert body["checks"]["database"]["ok"]
+
+
+async def _cookie_for(user) -> str:
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def test_an_answer_streams_to_every_socket_on_the_conversation(kb, make_user):
+    alice = await sync_to_async(make_user)("alice")
+    mallory = await sync_to_async(make_user)("mallory")
+    cookie = await _cookie_for(alice)
+    phone, _, _ = await ws_connect(cookie=cookie)
+    laptop, _, _ = await ws_connect(cookie=cookie)
+
+    await phone.send_to(text_data=json.dumps({"type": "chat", **ask(QUESTION)}))
+    first = await ws_collect(phone)
+    state = first[-1]["session_state"]
+
+    await laptop.send_to(text_data=json.dumps({"type": "follow", "session_state": state}))
+    assert json.loads(await laptop.receive_from(timeout=5)) == {
+        "type": "following",
+        "session_state": state,
+    }
+    intruder, _, _ = await ws_connect(cookie=await _cookie_for(mallory))
+    await intruder.send_to(text_data=json.dumps({"type": "follow", "session_state": state}))
+    assert "not yours" in json.loads(await intruder.receive_from(timeout=5))["error"]
+
+    follow_up = ask("When do carried-over days expire?", session_state=state)
+    await phone.send_to(text_data=json.dumps({"type": "chat", **follow_up}))
+    on_phone = await ws_collect(phone)
+    on_laptop = await ws_collect(laptop)
+    text = "".join(e.get("delta", "") for e in on_phone)
+    assert text and "".join(e.get("delta", "") for e in on_laptop) == text
+    assert on_laptop[0]["type"] == "response.context"
+    assert on_laptop[-1] == on_phone[-1] == {"type": "response.completed", "session_state": state}
+    # coalesced: the mirror sends fewer frames than the asking socket got
+    assert len(on_laptop) <= len(on_phone)
+    assert await intruder.receive_nothing(timeout=0.3)
+    for socket in (phone, laptop, intruder):
+        await socket.disconnect()
+
+
+async def test_a_channel_layer_outage_does_not_break_the_answer(kb, monkeypatch):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+
+    async def down(*args, **kwargs):
+        raise ConnectionError("channel layer down (test)")
+
+    monkeypatch.setattr(type(layer), "group_send", down)
+    monkeypatch.setattr(type(layer), "group_add", down)
+    socket, _, _ = await ws_connect()
+    await socket.send_to(text_data=json.dumps({"type": "chat", **ask(QUESTION)}))
+    events = await ws_collect(socket)
+    assert "five unused vacation days" in "".join(e.get("delta", "") for e in events)
+    await socket.disconnect()
+
+
+async def test_database_outage_is_a_503_json(kb, monkeypatch):
+    from django.db import OperationalError
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused (test)")
+
+    monkeypatch.setattr("chat.pipeline._open_conversation", refuse)
+    response = await AsyncClient().post(
+        "/chat/stream", data=json.dumps(ask(QUESTION)), content_type="application/json"
+    )
+    assert response.status_code == 503 and "database" in response.json()["error"]
+    assert response["Retry-After"] == "5"
+    socket, _, _ = await ws_connect()
+    await socket.send_to(text_data=json.dumps({"type": "chat", **ask(QUESTION)}))
+    events = await ws_collect(socket)
+    assert "database" in events[0]["error"]
+    await socket.disconnect()
