@@ -105,7 +105,12 @@ class Config:
             self._fail("DATABASE_URL", "only sqlite:// and postgres:// URLs are supported")
         pool_max = self.int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
         db["CONN_MAX_AGE"] = 0  # the pool owns connection reuse; Django's async docs advise 0
+        from psycopg_pool import ConnectionPool
+
         db.setdefault("OPTIONS", {})["pool"] = {
+            # Checked on checkout, so connections cut by a database restart are replaced
+            # instead of failing the next request.
+            "check": ConnectionPool.check_connection,
             "min_size": self.int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
             "max_size": pool_max,
             "timeout": self.float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1),

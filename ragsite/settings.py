@@ -26,10 +26,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_tasks_db",
-    "channels",
+    # knowledge before django_tasks_db: its db_worker (which waits out database outages)
+    # takes the place of the stock one.
     "knowledge",
     "chat",
+    "django_tasks_db",
+    "channels",
 ]
 
 MIDDLEWARE = [
