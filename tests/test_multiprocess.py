@@ -82,7 +82,7 @@ def cluster(tmp_path_factory):
             [sys.executable, "-m", "uvicorn", "ragsite.asgi:application", "--port", str(port)],
             cwd=ROOT,
             env=env,
-            stdout=open(logs / f"web-{port}.log", "w"),  # noqa: SIM115
+            stdout=open(logs / f"web-{port}.log", "w"),
             stderr=subprocess.STDOUT,
         )
         for port in ports
@@ -92,7 +92,7 @@ def cluster(tmp_path_factory):
             [*manage, "db_worker", "--queue-name", "*", "--interval", "0.2"],
             cwd=ROOT,
             env=env,
-            stdout=open(logs / "worker.log", "w"),  # noqa: SIM115
+            stdout=open(logs / "worker.log", "w"),
             stderr=subprocess.STDOUT,
         )
     )
