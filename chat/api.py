@@ -10,6 +10,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from chat import pipeline
+from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.protocol import ProtocolError, encode, parse_body, parse_request
 from ragsite.middleware import MESSAGE, is_outage
@@ -58,18 +59,26 @@ async def _start_turn(request):
     if not user.is_authenticated and not settings.CHAT_ALLOW_ANONYMOUS:
         return None, json_error("Please log in to chat.", 401)
     try:
+        slot = await admit(user, request.META.get("REMOTE_ADDR"))
+    except LimitExceeded as exc:
+        return None, json_error(exc.message, 429, exc.retry_after)
+    try:
         chat_request = parse_request(parse_body(_read_body(request)))
         turn = await pipeline.prepare(chat_request, user, request.session.session_key)
     except ProtocolError as exc:
-        return None, json_error(exc.message, exc.status)
+        error = json_error(exc.message, exc.status)
     except AnswerError as exc:
-        return None, json_error(exc.message, exc.status, exc.retry_after)
+        error = json_error(exc.message, exc.status, exc.retry_after)
     except Exception as exc:
         if not is_outage(exc):
             raise
         log.warning("database unavailable: %r", exc)
-        return None, json_error(MESSAGE, 503, retry_after=5)
-    return turn, None
+        error = json_error(MESSAGE, 503, retry_after=5)
+    else:
+        turn.slot = slot
+        return turn, None
+    await slot.release()
+    return None, error
 
 
 @csrf_exempt
@@ -77,7 +86,10 @@ async def chat(request):
     turn, error = await _start_turn(request)
     if error is not None:
         return error
-    result = await pipeline.run_to_completion(turn)
+    try:
+        result = await pipeline.run_to_completion(turn)
+    finally:
+        await turn.slot.release()
     error_message = result.pop("error")
     if error_message and not result["output_text"]:
         return json_error(error_message, 502)
@@ -98,6 +110,8 @@ async def chat_stream(request):
             except Exception:
                 log.exception("chat stream failed")
                 yield encode({"error": "Something went wrong while answering. Please try again."})
+            finally:
+                await turn.slot.release()
 
     response = StreamingHttpResponse(lines(), content_type="application/x-ndjson")
     response["Cache-Control"] = "no-cache"

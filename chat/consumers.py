@@ -14,6 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import pipeline
+from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.mirror import Mirror, group_name
 from chat.models import Conversation
@@ -122,9 +123,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.answering = asyncio.create_task(self._answer(request))
 
     async def _answer(self, request):
-        session_state, cancelled, turn, mirror = None, False, None, None
+        session_state, cancelled, turn, mirror, slot = None, False, None, None, None
         session = self.scope.get("session")
+        client = self.scope.get("client") or (None, None)
         try:
+            slot = await admit(self.scope.get("user"), client[0])
             turn = await pipeline.prepare(
                 request, self.scope.get("user"), session.session_key if session else None
             )
@@ -136,7 +139,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await self.send_json(event)
                     await mirror.add(event)
             turn = None
-        except (ProtocolError, AnswerError) as exc:
+        except (ProtocolError, AnswerError, LimitExceeded) as exc:
             await self.send_json({"error": exc.message})
         except asyncio.CancelledError:
             cancelled = True
@@ -150,6 +153,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         finally:
             if turn is not None:
                 await turn.close()
+            if slot is not None:
+                await slot.release()
         completed = {"type": "response.completed", "session_state": session_state}
         if cancelled:
             completed["cancelled"] = True

@@ -51,6 +51,7 @@ class Turn:
     started: float = field(default_factory=time.perf_counter)
     message_id: int | None = None
     answer: AsyncIterator | None = None
+    slot: object = None  # the caller's concurrent-stream slot (chat/limits.py)
 
     async def close(self) -> None:
         """Close the upstream answer stream if nobody consumed it (a cancel before the start)."""

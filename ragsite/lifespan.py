@@ -19,6 +19,7 @@ class Lifespan:
 
 
 async def close_clients() -> None:
+    from chat.limits import chat_limits
     from chat.llm import answerers
     from knowledge.embeddings import embedders
     from knowledge.search import backends
@@ -26,3 +27,4 @@ async def close_clients() -> None:
     await answerers.close_all()
     await embedders.close_all()
     await backends.close_all()
+    await chat_limits.close_all()

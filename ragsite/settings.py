@@ -6,6 +6,8 @@ never a surprise at the first request.
 
 from pathlib import Path
 
+from django.utils.csp import CSP
+
 from ragsite.config import Config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,8 +45,37 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "ragsite.middleware.ServiceUnavailableMiddleware",
 ]
+
+# Content Security Policy (Django's built-in): scripts and styles only from this site, no inline
+# script anywhere, no framing. The chat page and the admin work within it.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+# Behind HTTPS (DJANGO_HTTPS=true): secure cookies, HSTS, redirects; `check --deploy` is clean.
+HTTPS = cfg.bool("DJANGO_HTTPS", False)
+if HTTPS:
+    SECURE_SSL_REDIRECT = cfg.bool("DJANGO_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = cfg.int("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    # /healthz and /readyz are probed over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_HTTPONLY = True
 
 ROOT_URLCONF = "ragsite.urls"
 ASGI_APPLICATION = "ragsite.asgi.application"
@@ -83,6 +114,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
+LOGIN_MAX_FAILURES = cfg.int("LOGIN_MAX_FAILURES", 5, minimum=0)
+LOGIN_FAILURE_WINDOW = cfg.int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
 LOGIN_REDIRECT_URL = "chat:page"
 LOGOUT_REDIRECT_URL = "chat:page"
 
@@ -156,6 +189,7 @@ CHAT_HISTORY_TOKEN_BUDGET = cfg.int("CHAT_HISTORY_TOKEN_BUDGET", 3000, minimum=1
 CHAT_DEFAULT_TOP = cfg.int("CHAT_DEFAULT_TOP", 5, minimum=1)
 CHAT_MAX_TOP = 50
 CHAT_RATE_LIMIT = cfg.rate("CHAT_RATE_LIMIT", "30/minute")
+CHAT_RATE_LIMIT_PER_IP = cfg.rate("CHAT_RATE_LIMIT_PER_IP", "120/minute")
 CHAT_MAX_CONCURRENT_STREAMS = cfg.int("CHAT_MAX_CONCURRENT_STREAMS", 4, minimum=0)
 CHAT_STREAM_DELAY_SECONDS = cfg.float("CHAT_STREAM_DELAY_SECONDS", 0.02, minimum=0)
 
@@ -168,5 +202,7 @@ LOGGING = {
         "ragsite": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
         "knowledge": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
         "chat": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
+        # Server errors with their tracebacks, whatever DEBUG says.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from ragsite import health
+from ragsite.login_throttle import throttled
 
 admin.site.site_header = "ragsite knowledge base"
 admin.site.site_title = "ragsite admin"
@@ -11,8 +12,9 @@ admin.site.index_title = "Curate what the chat can answer from"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("admin/login/", throttled(admin.site.login)),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("chat.urls")),
 ]

@@ -64,6 +64,7 @@ async def ws_connect(cookie: str | None = None, origin: bytes = b"http://127.0.0
     if cookie:
         headers.append((b"cookie", cookie.encode()))
     communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    communicator.scope["client"] = ("127.0.0.1", 50001)  # as Django's test client says
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
 

@@ -16,6 +16,10 @@ def isolated_storage(settings, tmp_path):
     settings.SEARCH_INDEX_PATH = tmp_path / "search-index.sqlite3"
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.INDEX_SYNC_BACKOFF_SECONDS = 0
+    # Abuse limits are tested on their own (test_limits.py); elsewhere they would only make
+    # the suite depend on how many requests came before.
+    settings.CHAT_RATE_LIMIT = settings.CHAT_RATE_LIMIT_PER_IP = None
+    settings.CHAT_MAX_CONCURRENT_STREAMS = 0
     return tmp_path
 
 
@@ -67,10 +71,19 @@ def make_user(django_user_model):
     return make
 
 
-@pytest.fixture(autouse=True)
-async def close_outbound_clients():
-    """What the ASGI lifespan does at shutdown: close the per-loop LLM and search clients."""
+@pytest.fixture
+async def _close_clients_after():
     yield
     from ragsite.lifespan import close_clients
 
     await close_clients()
+
+
+@pytest.fixture(autouse=True)
+def close_outbound_clients(request):
+    """What the ASGI lifespan does at shutdown: close the per-loop LLM and search clients that an
+    async test's loop built. (Sync tests run no loop of ours; Playwright runs its own.)"""
+    import inspect
+
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        request.getfixturevalue("_close_clients_after")
