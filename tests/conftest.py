@@ -20,6 +20,8 @@ def isolated_storage(settings, tmp_path):
     # the suite depend on how many requests came before.
     settings.CHAT_RATE_LIMIT = settings.CHAT_RATE_LIMIT_PER_IP = None
     settings.CHAT_MAX_CONCURRENT_STREAMS = 0
+    # Password hashing is slow by design; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return tmp_path
 
 
