@@ -1,0 +1,158 @@
+"""Faults survived: a flaky index during a storm of saves, a slow or broken LLM while other users
+chat, and many clients cancelling at once, with nothing leaked afterwards."""
+
+import asyncio
+import json
+import random
+import sqlite3
+import threading
+import time
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+from django.test import AsyncClient
+
+from knowledge.models import Chunk, Collection, Document, IndexStatus
+from knowledge.search.base import SearchBackendError
+from knowledge.search.embedded import EmbeddedSearchBackend
+from tests.chat_helpers import ask, build_kb, stream_events, ws_collect, ws_connect
+from tests.fakes import hang, rate_limit, server_error
+from tests.test_chat_cancel import _answer_tasks
+from tests.test_llm import configure
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SAVES = 1000
+FAILURE_RATE = 0.3
+
+
+def test_flaky_index_during_a_thousand_saves_loses_nothing(settings, monkeypatch, run_worker):
+    """Every save succeeds while 30 % of index calls fail; afterwards sync_index leaves every
+    document indexed with its latest content, no chunk lost, stale or duplicated."""
+    settings.INDEX_SYNC_ATTEMPTS = 1
+    chance = random.Random(7)
+    real_run = EmbeddedSearchBackend._run
+    injected = {"failures": 0, "calls": 0}
+
+    def flaky(self, fn, *args):
+        injected["calls"] += 1
+        if chance.random() < FAILURE_RATE:
+            injected["failures"] += 1
+            raise SearchBackendError("injected index failure")
+        return real_run(self, fn, *args)
+
+    monkeypatch.setattr(EmbeddedSearchBackend, "_run", flaky)
+    coll = Collection.objects.create(name="Storm")
+    latest: dict[int, str] = {}
+    docs: list[Document] = []
+    for i in range(SAVES):
+        if docs and chance.random() < 0.6:  # edit an existing document
+            doc = chance.choice(docs)
+            doc.body = f"Revision {i} of document {doc.pk}: the locker code is {i * 7}."
+        else:
+            doc = Document(title=f"Doc {i}", collection=coll, body=f"First text {i}.")
+            docs.append(doc)
+        doc.save()  # never waits on, or fails because of, the index
+        latest[doc.pk] = doc.body
+        if i % 100 == 99:
+            run_worker()
+    run_worker()
+    assert injected["failures"] > 50
+    assert Document.objects.filter(index_status=IndexStatus.FAILED).exists()
+
+    monkeypatch.setattr(EmbeddedSearchBackend, "_run", real_run)
+    call_command("sync_index", verbosity=0)
+
+    assert not Document.objects.exclude(index_status=IndexStatus.INDEXED).exists()
+    index = sqlite3.connect(settings.SEARCH_INDEX_PATH)
+    rows = index.execute(
+        "SELECT c.document_id, c.ordinal, f.text FROM chunks c JOIN chunks_fts f "
+        "ON f.rowid = c.rowid ORDER BY c.document_id, c.ordinal"
+    ).fetchall()
+    (fts_rows,) = index.execute("SELECT count(*) FROM chunks_fts").fetchone()
+    index.close()
+    in_index = {}
+    for document_id, ordinal, text in rows:
+        assert (document_id, ordinal) not in in_index, "duplicated chunk"
+        in_index[(document_id, ordinal)] = text
+    assert fts_rows == len(rows) == Chunk.objects.count()
+    assert {d for d, _ in in_index} == set(latest), "lost documents"
+    for pk, body in latest.items():
+        assert in_index[(pk, 0)] == body, f"stale document {pk}"
+
+
+@pytest.fixture
+def kb(transactional_db):
+    return build_kb()
+
+
+async def test_a_hung_or_failing_llm_does_not_stall_other_users(kb, settings, fake_openai):
+    configure(settings, fake_openai, "compatible")
+    settings.LLM_READ_TIMEOUT = 3
+    fake_openai.enqueue(hang(after=1), server_error(500), rate_limit(retry_after_ms=5000))
+    question = ask("How many unused vacation days can I carry over?")
+
+    async def one():
+        started = time.monotonic()
+        status, events, _ = await stream_events(AsyncClient(), question)
+        return status, events, time.monotonic() - started
+
+    # the first three requests meet the hang, the 500 and the 429; eight others run meanwhile
+    troubled = [asyncio.create_task(one()) for _ in range(3)]
+    await fake_openai.wait_for_requests_async(3, 5)
+    healthy = await asyncio.gather(*(one() for _ in range(8)))
+    assert all(status == 200 and "error" not in events[-1] for status, events, _ in healthy)
+    assert max(seconds for _, _, seconds in healthy) < 2.5
+    outcomes = sorted(
+        (status, (events[-1].get("error") or "")[:25])
+        for status, events, _ in await asyncio.gather(*troubled)
+    )
+    assert outcomes == [
+        (200, "The language model took t"),
+        (429, "The language model is bus"),
+        (502, "The language model failed"),
+    ]
+
+
+async def test_mass_cancel_closes_every_upstream_and_leaks_nothing(kb, settings, fake_openai):
+    configure(settings, fake_openai, "compatible")
+    fake_openai.set_latency(ttft=0.0, chunks=60, chunk_interval=0.05)
+    await _cancel_round(fake_openai, 20)  # warms the thread pools up
+    threads_after_first = threading.active_count()
+    fake_openai.requests.clear()
+    await _cancel_round(fake_openai, 20)
+    # a second round adds no thread: pools are reused, nothing is left behind per chat
+    assert threading.active_count() <= threads_after_first
+    assert _answer_tasks() == []
+    open_db = [c for c in connections.all(initialized_only=True) if c.connection is not None]
+    assert len(open_db) <= 1
+    saved = [m async for m in _answers()]
+    assert len(saved) == 40 and all(m.interrupted for m in saved)
+
+
+async def _cancel_round(fake_openai, n):
+    sockets = [(await ws_connect())[0] for _ in range(n)]
+    for socket in sockets:
+        await socket.send_to(text_data=json.dumps({"type": "chat", **ask("vacation days?")}))
+    for socket in sockets:  # every answer is streaming
+        await socket.receive_from(timeout=5)
+        await socket.receive_from(timeout=5)
+    cancelled_at = time.time()
+    for socket in sockets:
+        await socket.send_to(text_data=json.dumps({"type": "cancel"}))
+    for socket in sockets:
+        assert (await ws_collect(socket))[-1]["cancelled"] is True
+    deadline = time.monotonic() + 1.5
+    while sum(r.disconnected for r in fake_openai.chat_requests) < n:
+        assert time.monotonic() < deadline, "upstream streams still open"
+        await asyncio.sleep(0.02)
+    assert all(r.disconnected_at - cancelled_at < 1.0 for r in fake_openai.chat_requests)
+    for socket in sockets:
+        await socket.disconnect()
+    await asyncio.sleep(0.2)
+
+
+def _answers():
+    from chat.models import Message
+
+    return Message.objects.filter(role="assistant").aiterator()
