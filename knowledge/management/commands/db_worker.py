@@ -6,11 +6,13 @@ and carries on; the rows say what still needs indexing, so nothing is lost meanw
 """
 
 import logging
+from datetime import timedelta
 
 from django.db import close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Command as StockCommand
 from tenacity import Retrying, retry_if_exception, wait_exponential
 
+from knowledge.stale import recover_stale_claims
 from ragsite.middleware import is_outage
 
 log = logging.getLogger("knowledge.worker")
@@ -19,7 +21,22 @@ log = logging.getLogger("knowledge.worker")
 class Command(StockCommand):
     help = StockCommand.help + " Waits out database outages instead of exiting."
 
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--stale-after",
+            type=float,
+            default=900.0,
+            metavar="SECONDS",
+            help="At start, tasks RUNNING longer than this are claims of a dead worker: they "
+            "are failed and their documents synced again (default: %(default)s).",
+        )
+
     def handle(self, *args, **options):
+        recovered = recover_stale_claims(timedelta(seconds=options.pop("stale_after")))
+        if recovered:
+            log.warning("requeued documents %s left behind by a dead worker", recovered)
+
         def before_sleep(state):
             log.warning(
                 "database unavailable (%s); worker retrying in %.1f s",

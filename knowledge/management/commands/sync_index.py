@@ -1,9 +1,12 @@
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from knowledge.indexing import Indexer
 from knowledge.models import Document, IndexStatus
 from knowledge.search.base import SearchBackendError
+from knowledge.stale import recover_stale_claims
 
 
 class Command(BaseCommand):
@@ -16,9 +19,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rebuild", action="store_true", help="Drop and recreate the whole index first."
         )
+        parser.add_argument(
+            "--stale-after",
+            type=float,
+            default=900.0,
+            metavar="SECONDS",
+            help="Index tasks RUNNING longer than this are claims of a dead worker: fail them "
+            "(their documents are synced here anyway). Default: %(default)s.",
+        )
 
-    def handle(self, *args, rebuild, **options):
+    def handle(self, *args, rebuild, stale_after, **options):
         quiet = options["verbosity"] < 1
+        recover_stale_claims(timedelta(seconds=stale_after))
         with Indexer() as indexer:
             try:
                 if rebuild:
