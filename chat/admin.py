@@ -5,6 +5,7 @@ from django.utils.html import format_html_join
 from django.utils.text import Truncator
 
 from chat.models import Conversation, Feedback, Message
+from knowledge.admin import ReadOnlyInlineMixin
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -15,18 +16,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class MessageInline(admin.StackedInline):
+class MessageInline(ReadOnlyInlineMixin, admin.StackedInline):
     model = Message
-    extra = 0
-    can_delete = False
     fields = ["role", "content", "interrupted", "error", "cited", "usage", "timings", "created_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Sources shown")
     def cited(self, obj):

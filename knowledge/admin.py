@@ -30,20 +30,24 @@ class CollectionAdmin(admin.ModelAdmin):
         return obj.n_documents
 
 
-class ChunkInline(admin.TabularInline):
-    model = Chunk
+class ReadOnlyInlineMixin:
+    """An inline that shows a record and never edits it."""
+
     extra = 0
     can_delete = False
-    fields = ["ordinal", "label", "token_count", "preview"]
-    readonly_fields = fields
-    show_change_link = False
-    verbose_name_plural = "Chunks in the search index (read-only; rebuilt on every change)"
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class ChunkInline(ReadOnlyInlineMixin, admin.TabularInline):
+    model = Chunk
+    fields = ["ordinal", "label", "token_count", "preview"]
+    readonly_fields = fields
+    verbose_name_plural = "Chunks in the search index (read-only; rebuilt on every change)"
 
     @admin.display(description="Text")
     def preview(self, obj):

@@ -62,6 +62,22 @@ try:
 except ImportError:  # the command-line fakes do not need pytest
     pytest = None  # type: ignore[assignment]
 
+
+def _servers(server_class) -> Iterator[Callable[..., Any]]:
+    """``make(**kwargs) -> started server``; every server made is stopped afterwards."""
+    servers: list[Any] = []
+
+    def make(**kwargs: Any) -> Any:
+        server = server_class(**kwargs)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
 if pytest is not None:
 
     @pytest.fixture
@@ -69,17 +85,7 @@ if pytest is not None:
         """``make(**FakeOpenAI kwargs) -> started FakeOpenAI``; all are stopped after the test."""
         from .openai_server import FakeOpenAI
 
-        servers: list[FakeOpenAI] = []
-
-        def make(**kwargs: Any) -> FakeOpenAI:
-            server = FakeOpenAI(**kwargs)
-            server.start()
-            servers.append(server)
-            return server
-
-        yield make
-        for server in servers:
-            server.stop()
+        yield from _servers(FakeOpenAI)
 
     @pytest.fixture
     def fake_openai(fake_openai_factory: Callable[..., FakeOpenAI]) -> FakeOpenAI:
@@ -91,17 +97,7 @@ if pytest is not None:
         """``make(**FakeAzureSearch kwargs) -> started FakeAzureSearch``; stopped after the test."""
         from .azure_search_server import FakeAzureSearch
 
-        servers: list[FakeAzureSearch] = []
-
-        def make(**kwargs: Any) -> FakeAzureSearch:
-            server = FakeAzureSearch(**kwargs)
-            server.start()
-            servers.append(server)
-            return server
-
-        yield make
-        for server in servers:
-            server.stop()
+        yield from _servers(FakeAzureSearch)
 
     @pytest.fixture
     def fake_search(fake_search_factory: Callable[..., FakeAzureSearch]) -> FakeAzureSearch:
