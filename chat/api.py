@@ -2,8 +2,11 @@
 
 import logging
 from contextlib import aclosing
+from importlib import import_module
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -13,6 +16,8 @@ from chat import pipeline
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.protocol import ProtocolError, encode, parse_body, parse_request
+from knowledge.access import access_for_sync
+from ragsite.db import release_db
 from ragsite.middleware import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
@@ -49,11 +54,32 @@ def _read_body(request) -> bytes:
         raise ProtocolError("The request is too large.", 413) from None
 
 
+def _identify(request):
+    """Session and user for the lean chat handler (ragsite/chat_handler.py), which runs no
+    middleware: one sync call on the shared executor instead of a thread per request."""
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(
+        request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    )
+    try:
+        user = get_user(request)
+        return user, access_for_sync(user)
+    finally:
+        release_db()
+
+
 async def _start_turn(request):
     """Validate, authorise and prepare; returns (turn, None) or (None, error response)."""
     if request.method != "POST":
         return None, json_error("Use POST with a JSON body.", 405)
-    user = await request.auser()
+    if hasattr(request, "auser"):  # served through Django's middleware (the test client)
+        user, access = await request.auser(), None
+    else:
+        try:
+            user, access = await sync_to_async(_identify, thread_sensitive=False)(request)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            return None, json_error(MESSAGE, 503, retry_after=5)
     if user.is_authenticated and _csrf_failure(request) is not None:
         return None, json_error("CSRF check failed: reload the page and try again.", 403)
     if not user.is_authenticated and not settings.CHAT_ALLOW_ANONYMOUS:
@@ -64,7 +90,9 @@ async def _start_turn(request):
         return None, json_error(exc.message, 429, exc.retry_after)
     try:
         chat_request = parse_request(parse_body(_read_body(request)))
-        turn = await pipeline.prepare(chat_request, user, request.session.session_key)
+        turn = await pipeline.prepare(
+            chat_request, user, request.session.session_key, access=access
+        )
     except ProtocolError as exc:
         error = json_error(exc.message, exc.status)
     except AnswerError as exc:

@@ -158,6 +158,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         completed = {"type": "response.completed", "session_state": session_state}
         if cancelled:
             completed["cancelled"] = True
+        # Free before telling the client: its next question may arrive at once.
+        self.answering = None
         await self.send_json(completed)
         if mirror is not None:
             await mirror.add(completed)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,6 +29,7 @@ from knowledge.embeddings import embeddings_enabled, get_embedder
 from knowledge.models import Collection
 from knowledge.search import get_backend
 from knowledge.search.base import AccessFilter, SearchBackendError, SearchHit, SearchQuery
+from ragsite.db import release_db
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,6 @@ class Turn:
         return str(self.conversation_id)
 
 
-def _release_db() -> None:
-    """Hand the connection back (to the pool on PostgreSQL) unless a transaction needs it."""
-    for conn in connections.all(initialized_only=True):
-        if not conn.in_atomic_block:
-            conn.close()
-
-
 def _open_conversation(request: ChatRequest, user, session_key: str | None):
     """Load or start the conversation, store the question, return (id, history)."""
     overrides = request.overrides
@@ -96,13 +89,17 @@ def _open_conversation(request: ChatRequest, user, session_key: str | None):
         Message.objects.bulk_create([Message(conversation=conversation, **m) for m in new_messages])
         return conversation.pk, history
     finally:
-        _release_db()
+        release_db()
 
 
-async def prepare(request: ChatRequest, user, session_key: str | None) -> Turn:
+async def prepare(request: ChatRequest, user, session_key: str | None, access=None) -> Turn:
     started = time.perf_counter()
-    access = await access_for(user)
-    conversation_id, history = await sync_to_async(_open_conversation)(request, user, session_key)
+    if access is None:
+        access = await access_for(user)
+    # thread_sensitive=False: the shared executor's threads, not one new thread per request.
+    conversation_id, history = await sync_to_async(_open_conversation, thread_sensitive=False)(
+        request, user, session_key
+    )
     history = trim_history(history, settings.CHAT_HISTORY_TOKEN_BUDGET)
     answerer = get_answerer()
     rewrite = await answerer.rewrite_query(history, request.question)
@@ -276,10 +273,10 @@ async def _save_answer(turn: Turn, answer: str, state: dict) -> None:
             Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=timezone.now())
             turn.message_id = message.pk
         finally:
-            _release_db()
+            release_db()
 
     try:
-        await sync_to_async(save)()
+        await sync_to_async(save, thread_sensitive=False)()
     except Exception:  # the user already has the answer; losing the record must not crash
         log.exception("could not save the answer of conversation %s", turn.conversation_id)
 

@@ -12,12 +12,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from ragsite.chat_handler import ChatAPIHandler, Router  # noqa: E402
 from ragsite.lifespan import Lifespan  # noqa: E402
 
 application = Lifespan(
     ProtocolTypeRouter(
         {
-            "http": django_asgi,
+            "http": Router(django_asgi, ChatAPIHandler()),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),

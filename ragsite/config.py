@@ -123,6 +123,9 @@ class Config:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": path,
+            # Tests use a file too: an in-memory database shares one cache across threads and
+            # answers concurrent writers with "table is locked" instead of waiting, as WAL does.
+            "TEST": {"NAME": str(path.with_name(f"test-{path.name}"))},
             "OPTIONS": {
                 # Without IMMEDIATE and WAL concurrent writers fail with "database is locked".
                 "transaction_mode": "IMMEDIATE",

@@ -159,3 +159,21 @@ def test_ingest_again_updates_instead_of_duplicating(tmp_path, run_worker, searc
     call_command("sync_index", verbosity=0)
     assert "07:00" in search("gym opens", user=None) or True  # HR only: anonymous sees nothing
     assert "Policy" not in search("gym opens")
+
+
+@pytest.mark.django_db
+def test_ingest_refuses_a_huge_file_without_reading_it(tmp_path, settings, monkeypatch, capsys):
+    settings.KNOWLEDGE_MAX_UPLOAD_BYTES = 1024 * 1024
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as handle:  # sparse: 3 GB on paper, nothing on disk
+        handle.truncate(3 * 1024**3)
+    from pathlib import Path
+
+    def never(self):
+        raise AssertionError("the huge file was read")
+
+    monkeypatch.setattr(Path, "read_bytes", never)
+    with pytest.raises(CommandError):
+        call_command("ingest", str(huge))
+    assert "3072.0 MB; the limit is 1 MB" in capsys.readouterr().err
+    assert not Document.objects.exists()

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
@@ -82,6 +83,11 @@ class Command(BaseCommand):
         return coll
 
     def _ingest(self, path: Path, coll, groups, published) -> str:
+        size, limit = path.stat().st_size, settings.KNOWLEDGE_MAX_UPLOAD_BYTES
+        if size > limit:  # refused before reading: a huge file never reaches memory
+            raise ExtractionError(
+                f"The file is {size / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB."
+            )
         data = path.read_bytes()
         segments = extract(path.name, data)  # raises ExtractionError for a bad file
         title = guess_title(path.name, data, segments)

@@ -1,0 +1,73 @@
+"""The chat API through the real ASGI application, where it is served by the lean handler
+(ragsite/chat_handler.py, no middleware): sessions, users, CSRF and access still hold."""
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing.http import HttpCommunicator
+from django.test import Client
+
+from tests.chat_helpers import SECRET_FACT, ask, build_kb, parse_lines
+
+pytestmark = pytest.mark.django_db(transaction=True)
+QUESTION = "What does L4 pay per year for vacation replacements?"
+
+
+async def _post(path, body, cookies=None, token=None):
+    from ragsite.asgi import application
+
+    headers = [(b"content-type", b"application/json"), (b"host", b"127.0.0.1")]
+    if cookies:
+        headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
+    if token:
+        headers.append((b"x-csrftoken", token.encode()))
+    communicator = HttpCommunicator(application, "POST", path, json.dumps(body).encode(), headers)
+    await communicator.send_input({"type": "http.request", "body": communicator.body})
+    start = await communicator.receive_output(10)
+    response = {"status": start["status"], "body": b""}
+    while True:  # Django ends a stream with a body message that has no "body" key
+        chunk = await communicator.receive_output(10)
+        response["body"] += chunk.get("body", b"")
+        if not chunk.get("more_body"):
+            return response
+
+
+@pytest.fixture
+def kb(transactional_db):
+    return build_kb()
+
+
+async def test_lean_handler_serves_anonymous_and_logged_in_users_with_csrf(kb, make_user):
+    response = await _post("/chat/stream", ask(QUESTION))
+    assert response["status"] == 200
+    assert SECRET_FACT.split(" per")[0] not in response["body"].decode()
+
+    member = await sync_to_async(make_user)("hedda", "HR")
+    browser = Client()
+    await sync_to_async(browser.force_login)(member)
+    page = await sync_to_async(browser.get)("/")
+    cookies = {name: morsel.value for name, morsel in browser.cookies.items()}
+    assert "csrftoken" in cookies and "sessionid" in cookies
+
+    refused = await _post("/chat/stream", ask(QUESTION), cookies=cookies)
+    assert refused["status"] == 403 and b"CSRF" in refused["body"]
+
+    response = await _post(
+        "/chat/stream", ask(QUESTION), cookies=cookies, token=cookies["csrftoken"]
+    )
+    assert response["status"] == 200, response["body"][:300]
+    events = parse_lines(response["body"])
+    assert "78,000" in json.dumps(events)  # the session's user is HR: the passage is theirs
+    assert page.status_code == 200
+
+    answer = await _post(
+        "/chat", ask("vacation days?"), cookies=cookies, token=cookies["csrftoken"]
+    )
+    assert answer["status"] == 200 and json.loads(answer["body"])["session_state"]
+
+
+async def test_lean_handler_reports_bad_input_as_json(kb):
+    response = await _post("/chat/stream", {"messages": []})
+    assert response["status"] == 400
+    assert "non-empty list" in json.loads(response["body"])["error"]
