@@ -158,8 +158,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         completed = {"type": "response.completed", "session_state": session_state}
         if cancelled:
             completed["cancelled"] = True
+        if mirror is not None:  # other devices first: this client may act on it at once
+            await mirror.add(completed)
         # Free before telling the client: its next question may arrive at once.
         self.answering = None
         await self.send_json(completed)
-        if mirror is not None:
-            await mirror.add(completed)
