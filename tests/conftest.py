@@ -20,6 +20,11 @@ def isolated_storage(settings, tmp_path):
     # the suite depend on how many requests came before.
     settings.CHAT_RATE_LIMIT = settings.CHAT_RATE_LIMIT_PER_IP = None
     settings.CHAT_MAX_CONCURRENT_STREAMS = 0
+    # A channel layer belongs to the event loop that first used it (channels-redis binds its
+    # locks to it); each test runs its own loop, so each gets a fresh layer.
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
     # Password hashing is slow by design; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return tmp_path

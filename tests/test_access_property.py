@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.layers import channel_layers
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client
@@ -162,6 +163,7 @@ def _content(response) -> bytes:
 
 def _websocket(client, user, body) -> str:
     async def talk():
+        channel_layers.backends.clear()  # this example runs its own event loop
         cookie = f"sessionid={client.cookies['sessionid'].value}" if user is not None else None
         socket, connected, _ = await ws_connect(cookie=cookie)
         if not connected:
