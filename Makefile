@@ -16,13 +16,14 @@ help:
 	@echo "make lint   ruff check and format check"
 	@echo "make serve  gunicorn + uvicorn workers (WORKERS=2), for PostgreSQL/Redis deployments"
 	@echo "make worker the index task worker, to run beside make serve"
+	@echo "make bench  the concurrency benchmark (results in bench/results/)"
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is required (set PYTHON=/path/to/python3.12)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
+$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt requirements-bench.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -58,6 +59,10 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The concurrency benchmark (bench/README.md): about 15 minutes, results in bench/results/.
+bench: install
+	$(BIN)/python -m bench.run --profile
 
 clean:
 	rm -rf $(VENV) var

@@ -1,0 +1,96 @@
+"""The benchmark harness on a tiny load, so it cannot rot (the real numbers come from `make bench`).
+
+Runs `python -m bench.run --quick`: the fake upstream, ragsite under uvicorn (HTTP and websocket),
+the sync baseline under gunicorn and the ceiling, a few chats each, then checks that every chat
+completed through the whole pipeline with zero errors and that the results carry every figure the
+README's table and plot are made from.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.loadgen import Chat, summarise
+from bench.profile import summarise as profile_summary
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_FIELDS = {
+    "kind", "mode", "concurrency", "chats_started", "chats_ok", "errors", "chats_per_s",
+    "ttfb_p50_ms", "ttfb_p95_ms", "ttfb_p99_ms", "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms",
+    "total_p50_ms", "total_p95_ms", "total_p99_ms", "server_cpu_s", "cpu_ms_per_chat",
+    "cpu_s_per_100_chats", "peak_rss_mb", "peak_threads", "loadgen_cpu_s", "ideal_chats_per_s",
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_quick_sweep_completes_every_chat_and_reports_every_figure(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads((tmp_path / "results.json").read_text())
+    runs = {(r["kind"], r["mode"]): r for r in data["runs"]}
+    assert set(runs) == {
+        ("ceiling", "upstream"),
+        ("async", "http"),
+        ("async", "ws"),
+        ("sync", "http"),
+    }
+    for key, run in runs.items():
+        assert RUN_FIELDS <= set(run), (key, RUN_FIELDS - set(run))
+        assert run["errors"] == 0, (key, run["error_samples"])
+        assert run["chats_ok"] >= 3, key
+        assert run["chats_per_s"] > 0, key
+        assert run["deltas_per_chat"] >= 1, key
+        assert run["ttft_p50_ms"] <= run["total_p50_ms"], key
+        assert run["server_cpu_s"] > 0 and run["peak_rss_mb"] > 0 and run["peak_threads"] >= 1
+    for key in (("async", "http"), ("async", "ws"), ("sync", "http")):
+        assert runs[key]["ratio_to_ceiling"] > 0
+        assert runs[key]["overhead_total_p50_ms"] is not None
+    ws = runs[("async", "ws")]
+    assert ws["ws_connect_errors"] == 0
+    assert ws["ws_open_at_end"] == ws["ws_open_requested"] == 6
+    assert "rss_kb_per_idle_socket" in ws
+    assert runs[("sync", "http")]["server_processes"] == 2  # gunicorn master + 1 worker
+    assert data["meta"]["quick"] is True
+    assert any(t["target"].startswith("websocket") for t in data["targets"])
+    table = (tmp_path / "table.md").read_text()
+    assert "| ragsite http | 2 |" in table and "| sync baseline http | 2 |" in table
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_counts_the_window_and_every_error():
+    chats = [
+        Chat(start=0.0, first_byte=0.1, first_token=0.3, end=0.9, deltas=40),  # warm-up
+        Chat(start=1.5, first_byte=1.6, first_token=1.8, end=2.8, deltas=40),
+        Chat(start=2.0, first_byte=2.1, first_token=2.4, end=3.4, deltas=40),
+        Chat(start=2.5, error="timeout"),
+    ]
+    s = summarise(chats, t0=0.0, warmup=1.0, duration=4.0)
+    assert s["chats_ok"] == 3 and s["errors"] == 1 and s["error_kinds"] == {"timeout": 1}
+    assert s["chats_in_window"] == 2 and s["chats_per_s"] == round(2 / 3, 2)
+    assert s["latency_sample"] == 2  # chats that started after the warm-up
+    assert s["ttft_p50_ms"] == 300.0 and s["total_p99_ms"] == 1400.0
+
+
+def test_profile_summary_attributes_samples():
+    raw = (
+        "thread (0x1);run_forever (asyncio/base_events.py:600);"
+        "encode (/work/main/chat/protocol.py:160);dumps (json/__init__.py:231) 30\n"
+        "thread (0x2);_worker (concurrent/futures/thread.py:90);"
+        "_open_conversation (/work/main/chat/pipeline.py:80) 10\n"
+    )
+    s = profile_summary(raw)
+    assert s["samples"] == 40
+    assert dict(s["threads"]) == {"event loop (main thread)": 75.0, "worker threads": 25.0}
+    sites = dict(s["call_sites_inclusive_pct"])
+    assert sites["NDJSON encode per event (chat/protocol.py:encode)"] == 75.0
+    assert dict(s["packages_self_pct"]) == {"json": 75.0, "ragsite app code": 25.0}
+    assert dict(s["app_functions_inclusive_pct"])["chat/pipeline.py:_open_conversation"] == 25.0
