@@ -839,18 +839,22 @@ class FakeOpenAI(BackgroundServer):
 
     # -- chat -------------------------------------------------------------------------------------
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
+    async def _recorded(self, request: web.Request, endpoint: str, inner) -> web.StreamResponse:
+        """Record the request, run ``inner`` and note a client that went away meanwhile."""
         azure = request.path.startswith("/openai/")
-        rec, body = await _record(request, "chat", azure=azure)
+        rec, body = await _record(request, endpoint, azure=azure)
         self._log(rec)
         try:
-            return await self._chat_inner(request, rec, body, azure)
+            return await inner(request, rec, body, azure)
         except asyncio.CancelledError:
             self._mark_disconnected(rec)
             raise
         except ConnectionResetError:  # a write found the client gone
             self._mark_disconnected(rec)
             return web.Response(status=499)  # aiohttp drops it quietly (connection is closed)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._recorded(request, "chat", self._chat_inner)
 
     async def _chat_inner(
         self, request: web.Request, rec: RecordedRequest, body: Any, azure: bool
@@ -1090,17 +1094,7 @@ class FakeOpenAI(BackgroundServer):
     # -- embeddings -------------------------------------------------------------------------------
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
-        azure = request.path.startswith("/openai/")
-        rec, body = await _record(request, "embeddings", azure=azure)
-        self._log(rec)
-        try:
-            return await self._embeddings_inner(request, rec, body, azure)
-        except asyncio.CancelledError:
-            self._mark_disconnected(rec)
-            raise
-        except ConnectionResetError:  # a write found the client gone
-            self._mark_disconnected(rec)
-            return web.Response(status=499)  # aiohttp drops it quietly (connection is closed)
+        return await self._recorded(request, "embeddings", self._embeddings_inner)
 
     async def _embeddings_inner(
         self, request: web.Request, rec: RecordedRequest, body: Any, azure: bool
