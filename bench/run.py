@@ -375,7 +375,7 @@ class Bench:
             warming = {k: pool.submit(self.ready, k, port, proc)
                        for k, (proc, port) in launched.items()}  # fmt: skip
             ws_active = min(a.ws_active, a.ws_open)
-            for c in sorted(set(a.http_c) | {ws_active}):
+            for c in sorted(set(a.http_c) | ({ws_active} if a.ws else set())):
                 self.measure("ceiling", "upstream", c)
             for k, future in warming.items():
                 shared[k] = (future.result(), launched[k][1])
@@ -510,6 +510,12 @@ def parse_args(argv=None):
         default=300,
         help="until this many s into the sweep, a run that shared the cores is repeated once",
     )
+    p.add_argument(
+        "--focus",
+        type=int,
+        metavar="C",
+        help="only the ceiling and ragsite over HTTP at this C (for before/after runs of a fix)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.http_c, args.sync_c, args.ws = [2], [2], [(6, 2, 1.0, 0.2)]
@@ -531,8 +537,11 @@ def parse_args(argv=None):
              "middleware,sse,db,coalesce,signals"]
         )  # fmt: skip
         args.profile_c, args.profile_seconds = 200, 15
-    args.ws_open = max(w[0] for w in args.ws)
-    args.ws_active = max(w[1] for w in args.ws)
+    if args.focus:
+        args.http_c, args.sync_c, args.ws = [args.focus], [], []
+        args.variants, args.experiments, args.profile_c = [], [], args.focus
+    args.ws_open = max((w[0] for w in args.ws), default=0)
+    args.ws_active = max((w[1] for w in args.ws), default=0)
     return args
 
 

@@ -7,6 +7,7 @@ from importlib import import_module
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -57,9 +58,7 @@ def _read_body(request) -> bytes:
 def _identify(request):
     """Session and user for the lean chat handler (ragsite/chat_handler.py), which runs no
     middleware: one sync call on the shared executor instead of a thread per request."""
-    request.session = import_module(settings.SESSION_ENGINE).SessionStore(
-        request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    )
+    request.session = _session(request)
     try:
         user = get_user(request)
         return user, access_for_sync(user)
@@ -67,19 +66,32 @@ def _identify(request):
         release_db()
 
 
+def _session(request):
+    return import_module(settings.SESSION_ENGINE).SessionStore(
+        request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    )
+
+
+async def _caller(request):
+    """(user, access) of the request; programs without a session cookie cost no database call."""
+    if hasattr(request, "auser"):  # served through Django's middleware (the test client)
+        return await request.auser(), None
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        request.session = _session(request)
+        return AnonymousUser(), None
+    return await sync_to_async(_identify, thread_sensitive=False)(request)
+
+
 async def _start_turn(request):
     """Validate, authorise and prepare; returns (turn, None) or (None, error response)."""
     if request.method != "POST":
         return None, json_error("Use POST with a JSON body.", 405)
-    if hasattr(request, "auser"):  # served through Django's middleware (the test client)
-        user, access = await request.auser(), None
-    else:
-        try:
-            user, access = await sync_to_async(_identify, thread_sensitive=False)(request)
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            return None, json_error(MESSAGE, 503, retry_after=5)
+    try:
+        user, access = await _caller(request)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return None, json_error(MESSAGE, 503, retry_after=5)
     if user.is_authenticated and _csrf_failure(request) is not None:
         return None, json_error("CSRF check failed: reload the page and try again.", 403)
     if not user.is_authenticated and not settings.CHAT_ALLOW_ANONYMOUS:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -65,31 +66,36 @@ class Turn:
 
 def _open_conversation(request: ChatRequest, user, session_key: str | None):
     """Load or start the conversation, store the question, return (id, history)."""
-    overrides = request.overrides
-    if overrides.collection and not Collection.objects.filter(slug=overrides.collection).exists():
-        raise ProtocolError(f"There is no collection {overrides.collection!r}.")
+    collection = request.overrides.collection
     owner = user if user is not None and user.is_authenticated else None
     try:
-        if request.session_state is not None:
-            conversation = Conversation.objects.filter(pk=request.session_state).first()
-            if conversation is None or not conversation.belongs_to(user, session_key):
-                raise ProtocolError("That conversation does not exist or is not yours.", 404)
-            history = list(
-                conversation.messages.filter(error="").values("role", "content").order_by("pk")
-            )
-            new_messages = [request.messages[-1]]
-        else:
-            conversation = Conversation.objects.create(
-                owner=owner,
-                session_key="" if owner else (session_key or ""),
-                title=" ".join(request.question.split())[:80],
-            )
-            history = list(request.messages[:-1])
-            new_messages = list(request.messages)
-        Message.objects.bulk_create([Message(conversation=conversation, **m) for m in new_messages])
-        return conversation.pk, history
+        if collection and not Collection.objects.filter(slug=collection).exists():
+            raise ProtocolError(f"There is no collection {collection!r}.")
+        with transaction.atomic():
+            return _store_question(request, user, session_key, owner)
     finally:
         release_db()
+
+
+def _store_question(request: ChatRequest, user, session_key: str | None, owner):
+    if request.session_state is not None:
+        conversation = Conversation.objects.filter(pk=request.session_state).first()
+        if conversation is None or not conversation.belongs_to(user, session_key):
+            raise ProtocolError("That conversation does not exist or is not yours.", 404)
+        history = list(
+            conversation.messages.filter(error="").values("role", "content").order_by("pk")
+        )
+        new_messages = [request.messages[-1]]
+    else:
+        conversation = Conversation.objects.create(
+            owner=owner,
+            session_key="" if owner else (session_key or ""),
+            title=" ".join(request.question.split())[:80],
+        )
+        history = list(request.messages[:-1])
+        new_messages = list(request.messages)
+    Message.objects.bulk_create([Message(conversation=conversation, **m) for m in new_messages])
+    return conversation.pk, history
 
 
 async def prepare(request: ChatRequest, user, session_key: str | None, access=None) -> Turn:
@@ -260,18 +266,8 @@ async def _save_answer(turn: Turn, answer: str, state: dict) -> None:
 
     def save():
         try:
-            message = Message.objects.create(
-                conversation_id=turn.conversation_id,
-                role=Message.Role.ASSISTANT,
-                content=answer,
-                context=_context(turn),
-                usage=turn.usage,
-                timings=turn.timings,
-                interrupted=interrupted,
-                error=state["error"] if not answer else "",
-            )
-            Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=timezone.now())
-            turn.message_id = message.pk
+            with transaction.atomic():
+                _store_answer(turn, answer, state, interrupted)
         finally:
             release_db()
 
@@ -279,6 +275,21 @@ async def _save_answer(turn: Turn, answer: str, state: dict) -> None:
         await sync_to_async(save, thread_sensitive=False)()
     except Exception:  # the user already has the answer; losing the record must not crash
         log.exception("could not save the answer of conversation %s", turn.conversation_id)
+
+
+def _store_answer(turn: Turn, answer: str, state: dict, interrupted: bool) -> None:
+    message = Message.objects.create(
+        conversation_id=turn.conversation_id,
+        role=Message.Role.ASSISTANT,
+        content=answer,
+        context=_context(turn),
+        usage=turn.usage,
+        timings=turn.timings,
+        interrupted=interrupted,
+        error=state["error"] if not answer else "",
+    )
+    Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=timezone.now())
+    turn.message_id = message.pk
 
 
 async def run_to_completion(turn: Turn) -> dict:

@@ -6,11 +6,19 @@ for it; with Django's stock middleware every request hops to that thread a dozen
 chat, which mostly waits on the model, that made threads, not the event loop, the bottleneck
 (see bench/results). This handler serves only the chat API views, with no middleware; the views
 load the session and the user themselves in one database call on the shared executor, and check
-CSRF inline. The remaining thread-sensitive calls (Django's own request signals) share one thread.
+CSRF inline. It also sends no request_started/request_finished signals: their receivers are sync
+(close_old_connections, reset_queries), so each would hop to the one shared sync thread, twice per
+chat, and here they have nothing to do: this path never uses the database on the event loop's
+thread, and its executor calls hand their connections back themselves (ragsite/db.py).
 """
 
-from django.core.handlers.asgi import ASGIHandler
+import asyncio
+from contextlib import closing
+
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
+from django.urls import set_script_prefix
 
 
 class ChatAPIHandler(ASGIHandler):
@@ -23,6 +31,36 @@ class ChatAPIHandler(ASGIHandler):
     async def __call__(self, scope, receive, send):
         # No ThreadSensitiveContext: no per-request thread to create.
         await self.handle(scope, receive, send)
+
+    async def handle(self, scope, receive, send):
+        """Django's ASGIHandler.handle without the request signals (see above)."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        with closing(body_file):
+            set_script_prefix(get_script_prefix(scope))
+            request, error_response = self.create_request(scope, body_file)
+            if request is None:
+                await self.send_response(error_response, send)
+                return
+            try:
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        # A client that goes away cancels the response and the upstream stream.
+                        group.create_task(self.listen_for_disconnect(receive))
+                        await self.send_response(await self.run_get_response(request), send)
+                        raise _Done
+                except* (_Done, RequestAborted):
+                    pass
+            except BaseExceptionGroup as group:
+                if len(group.exceptions) == 1:
+                    raise group.exceptions[0] from None
+                raise
+
+
+class _Done(Exception):
+    """Ends the task group (and its disconnect listener) once the response is sent."""
 
 
 CHAT_API_PATHS = frozenset({"/chat", "/chat/stream"})

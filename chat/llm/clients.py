@@ -4,6 +4,7 @@ Azure OpenAI goes through plain AsyncOpenAI on its v1 endpoint (AsyncAzureOpenAI
 paths), keyless by default: azure-identity's async credential and bearer-token provider.
 """
 
+import httpx2
 import openai
 from django.conf import settings
 
@@ -22,6 +23,19 @@ def embedding_model() -> str:
     return settings.OPENAI_EMBEDDING_MODEL
 
 
+def http_client():
+    """aiohttp under the SDK by default (its supported `aiohttp` extra): its C parser and
+    lighter read path cost a fraction of httpx's pure-Python HTTP/1.1 per streamed token."""
+    timeout = openai.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
+    limits = httpx2.Limits(
+        max_connections=settings.LLM_MAX_CONNECTIONS,
+        max_keepalive_connections=settings.LLM_MAX_CONNECTIONS,
+    )
+    if settings.LLM_HTTP_CLIENT == "aiohttp":
+        return openai.DefaultAioHttpClient(timeout=timeout, limits=limits)
+    return openai.DefaultAsyncHttpxClient(timeout=timeout, limits=limits)
+
+
 def azure_credential():
     """DefaultAzureCredential, or the managed identity named by AZURE_CLIENT_ID."""
     from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
@@ -38,7 +52,7 @@ class OpenAIClient:
         self.credential = None
         timeout = openai.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
         retries = settings.LLM_MAX_RETRIES if max_retries is None else max_retries
-        common = {"timeout": timeout, "max_retries": retries}
+        common = {"timeout": timeout, "max_retries": retries, "http_client": http_client()}
         host = settings.OPENAI_HOST
         if host == "azure":
             base_url = settings.AZURE_OPENAI_ENDPOINT.rstrip("/") + "/openai/v1/"

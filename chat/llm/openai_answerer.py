@@ -13,6 +13,7 @@ from django.conf import settings
 
 from chat.llm.base import AnswerChunk, AnswerError, Rewrite
 from chat.llm.clients import OpenAIClient, chat_model
+from chat.llm.stream_relay import relay
 from knowledge.search.base import SearchHit
 from knowledge.tokens import count_tokens
 
@@ -153,48 +154,20 @@ class OpenAIAnswerer:
         temperature: float | None,
     ) -> AsyncIterator[AnswerChunk]:
         kwargs = {"temperature": temperature} if temperature is not None else {}
+        # The SDK builds, authenticates, retries and error-maps the request as usual; only the
+        # body is read raw (see stream_relay.py for why).
+        opened = self.client.chat.completions.with_streaming_response.create(
+            model=self.model,
+            messages=self.messages(history, question, passages),
+            stream=True,
+            stream_options={"include_usage": True},
+            **kwargs,
+        )
         try:
-            stream = await self.client.chat.completions.create(
-                model=self.model,
-                messages=self.messages(history, question, passages),
-                stream=True,
-                stream_options={"include_usage": True},
-                **kwargs,
-            )
+            response = await opened.__aenter__()
         except openai.OpenAIError as exc:
             raise map_error(exc) from exc
-        return self._relay(stream)
-
-    async def _relay(self, stream) -> AsyncIterator[AnswerChunk]:
-        try:
-            async for chunk in stream:
-                usage = _usage(chunk.usage) if chunk.usage else None
-                if not chunk.choices:  # Azure's first chunk carries only prompt filter results
-                    if usage:
-                        yield AnswerChunk(usage=usage)
-                    continue
-                choice = chunk.choices[0]
-                if choice.finish_reason == "content_filter":
-                    raise AnswerError(
-                        "The rest of the answer was withheld by the content filter.", 400
-                    )
-                if choice.delta and choice.delta.content:
-                    yield AnswerChunk(delta=choice.delta.content, usage=usage)
-                elif usage or choice.finish_reason:
-                    yield AnswerChunk(usage=usage, finish_reason=choice.finish_reason)
-        except AnswerError:
-            raise
-        except openai.APITimeoutError as exc:
-            raise map_error(exc) from exc
-        except openai.APIConnectionError as exc:  # the connection was cut mid-stream
-            raise AnswerError("The answer stream was interrupted. Please try again.", 502) from exc
-        except openai.OpenAIError as exc:
-            raise map_error(exc) from exc
-        except Exception as exc:  # the transport's own errors: a connection cut mid-stream
-            log.warning("answer stream interrupted: %r", exc)
-            raise AnswerError("The answer stream was interrupted. Please try again.", 502) from exc
-        finally:
-            await stream.close()
+        return relay(opened, response)
 
     async def followup_questions(
         self, question: str, answer: str, passages: list[SearchHit]
