@@ -6,6 +6,7 @@ the token stream, never during it, and the connection is released before the str
 """
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -160,8 +161,9 @@ async def _search_query(text: str, access: AccessFilter, overrides) -> SearchQue
     )
 
 
-def _source_url(hit: SearchHit) -> str:
-    return reverse("chat:source", args=[hit.document_id]) + f"?chunk={hit.ordinal}"
+@functools.lru_cache(maxsize=4096)
+def _source_url(document_id: int, ordinal: int) -> str:
+    return reverse("chat:source", args=[document_id]) + f"?chunk={ordinal}"
 
 
 def _data_points(hits: list[SearchHit]) -> dict:
@@ -172,7 +174,7 @@ def _data_points(hits: list[SearchHit]) -> dict:
             {
                 "citation": hit.citation,
                 "title": hit.title,
-                "url": _source_url(hit),
+                "url": _source_url(hit.document_id, hit.ordinal),
                 "document_id": hit.document_id,
                 "chunk": hit.ordinal,
                 "score": hit.score,

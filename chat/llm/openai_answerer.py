@@ -4,6 +4,7 @@ The system prompt is the server's alone; documents go to the model as quoted sou
 read, never as instructions. Upstream failures become AnswerError with an end-user message.
 """
 
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -38,11 +39,18 @@ FOLLOWUP_PROMPT = (
 SOURCES_TOKEN_BUDGET = 6000
 
 
+@functools.lru_cache(maxsize=4096)
+def source_line(citation: str, text: str) -> tuple[str, int]:
+    """A passage as the model sees it, and its token cost: the same passages come back for
+    many questions, so both are computed once."""
+    line = f"[{citation}]: {' '.join(text.split())}"
+    return line, count_tokens(line)
+
+
 def sources_block(passages: list[SearchHit]) -> str:
     lines, used = [], 0
     for hit in passages:
-        line = f"[{hit.citation}]: {' '.join(hit.text.split())}"
-        cost = count_tokens(line)
+        line, cost = source_line(hit.citation, hit.text)
         if used + cost > SOURCES_TOKEN_BUDGET:
             break
         lines.append(line)
@@ -153,21 +161,29 @@ class OpenAIAnswerer:
         passages: list[SearchHit],
         temperature: float | None,
     ) -> AsyncIterator[AnswerChunk]:
-        kwargs = {"temperature": temperature} if temperature is not None else {}
-        # The SDK builds, authenticates, retries and error-maps the request as usual; only the
-        # body is read raw (see stream_relay.py for why).
-        opened = self.client.chat.completions.with_streaming_response.create(
-            model=self.model,
-            messages=self.messages(history, question, passages),
-            stream=True,
-            stream_options={"include_usage": True},
-            **kwargs,
-        )
+        body = {
+            "model": self.model,
+            "messages": self.messages(history, question, passages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if temperature is not None:
+            body["temperature"] = temperature
+        # client.post, not chat.completions.create: create() re-walks the whole prompt through
+        # the SDK's TypedDict transform (about 1 ms per chat) and then parses every token into
+        # pydantic objects. The SDK still authenticates, retries and maps errors; the body is
+        # read raw (stream_relay.py).
         try:
-            response = await opened.__aenter__()
+            stream = await self.client.post(
+                "/chat/completions",
+                body=body,
+                cast_to=object,
+                stream=True,
+                stream_cls=openai.AsyncStream[object],
+            )
         except openai.OpenAIError as exc:
             raise map_error(exc) from exc
-        return relay(opened, response)
+        return relay(stream.response, stream.close)
 
     async def followup_questions(
         self, question: str, answer: str, passages: list[SearchHit]

@@ -3,7 +3,7 @@
 The SDK's own stream (AsyncStream[ChatCompletionChunk]) builds a pydantic object per token and
 passes every token through several layers of async generators: about 20 ms of CPU per answer,
 four times the whole budget of a chat turn (bench/results). Here the SDK still sends the request
-(auth, retries, error mapping); the body is read as raw bytes and split into events with the
+(auth, retries, error mapping) and owns the response; the body is read as raw bytes and split into events with the
 SDK's own SSE decoder, and everything that arrived in one read becomes one chunk. Under load,
 when reads fall behind, several tokens share one read, so the busier the server, the fewer
 (and larger) the deltas it handles and writes: coalescing without adding latency.
@@ -84,13 +84,13 @@ def parse_events(lines: _SSELineDecoder, events: SSEDecoder, block: bytes, batch
             raise AnswerError(INTERRUPTED, 502) from None
 
 
-async def relay(opened, response) -> AsyncIterator[AnswerChunk]:
-    """`opened` is the SDK's streaming-response context, already entered as `response`."""
+async def relay(response: httpx2.Response, close) -> AsyncIterator[AnswerChunk]:
+    """The chunks of the streamed `response`; `close` (the SDK stream's) ends it."""
     lines, events = _SSELineDecoder(), SSEDecoder()
     pause = settings.LLM_STREAM_BATCH_MS / 1000
     loop = asyncio.get_running_loop()
     try:
-        async for block in response.iter_bytes():
+        async for block in response.aiter_bytes():
             batch = EventBatch()
             parse_events(lines, events, block, batch)
             chunk = batch.chunk()
@@ -110,4 +110,4 @@ async def relay(opened, response) -> AsyncIterator[AnswerChunk]:
         log.warning("answer stream interrupted: %r", exc)
         raise AnswerError(INTERRUPTED, 502) from exc
     finally:
-        await opened.__aexit__(None, None, None)
+        await close()
