@@ -14,24 +14,19 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
+from chat import store
 from chat.history import trim_history
 from chat.llm import get_answerer
 from chat.llm.base import AnswerError
-from chat.models import Conversation, Message
 from chat.protocol import ChatRequest, ProtocolError
 from chat.render import render_answer
 from knowledge.access import access_for
 from knowledge.embeddings import embeddings_enabled, get_embedder
-from knowledge.models import Collection
 from knowledge.search import get_backend
 from knowledge.search.base import AccessFilter, SearchBackendError, SearchHit, SearchQuery
-from ragsite.db import release_db
 
 log = logging.getLogger(__name__)
 
@@ -65,47 +60,12 @@ class Turn:
         return str(self.conversation_id)
 
 
-def _open_conversation(request: ChatRequest, user, session_key: str | None):
-    """Load or start the conversation, store the question, return (id, history)."""
-    collection = request.overrides.collection
-    owner = user if user is not None and user.is_authenticated else None
-    try:
-        if collection and not Collection.objects.filter(slug=collection).exists():
-            raise ProtocolError(f"There is no collection {collection!r}.")
-        with transaction.atomic():
-            return _store_question(request, user, session_key, owner)
-    finally:
-        release_db()
-
-
-def _store_question(request: ChatRequest, user, session_key: str | None, owner):
-    if request.session_state is not None:
-        conversation = Conversation.objects.filter(pk=request.session_state).first()
-        if conversation is None or not conversation.belongs_to(user, session_key):
-            raise ProtocolError("That conversation does not exist or is not yours.", 404)
-        history = list(
-            conversation.messages.filter(error="").values("role", "content").order_by("pk")
-        )
-        new_messages = [request.messages[-1]]
-    else:
-        conversation = Conversation.objects.create(
-            owner=owner,
-            session_key="" if owner else (session_key or ""),
-            title=" ".join(request.question.split())[:80],
-        )
-        history = list(request.messages[:-1])
-        new_messages = list(request.messages)
-    Message.objects.bulk_create([Message(conversation=conversation, **m) for m in new_messages])
-    return conversation.pk, history
-
-
 async def prepare(request: ChatRequest, user, session_key: str | None, access=None) -> Turn:
     started = time.perf_counter()
     if access is None:
         access = await access_for(user)
-    # thread_sensitive=False: the shared executor's threads, not one new thread per request.
-    conversation_id, history = await sync_to_async(_open_conversation, thread_sensitive=False)(
-        request, user, session_key
+    conversation_id, history = await store.questions.get().submit(
+        store.Question(request, user, session_key)
     )
     history = trim_history(history, settings.CHAT_HISTORY_TOKEN_BUDGET)
     answerer = get_answerer()
@@ -265,33 +225,19 @@ async def _save_answer(turn: Turn, answer: str, state: dict) -> None:
     interrupted = not state["completed"]
     if interrupted and not answer and not state["error"]:
         state["error"] = "cancelled before the first word"
-
-    def save():
-        try:
-            with transaction.atomic():
-                _store_answer(turn, answer, state, interrupted)
-        finally:
-            release_db()
-
+    fields = {
+        "conversation_id": turn.conversation_id,
+        "content": answer,
+        "context": _context(turn),
+        "usage": turn.usage,
+        "timings": turn.timings,
+        "interrupted": interrupted,
+        "error": state["error"] if not answer else "",
+    }
     try:
-        await sync_to_async(save, thread_sensitive=False)()
+        turn.message_id = await store.answers.get().submit(fields)
     except Exception:  # the user already has the answer; losing the record must not crash
         log.exception("could not save the answer of conversation %s", turn.conversation_id)
-
-
-def _store_answer(turn: Turn, answer: str, state: dict, interrupted: bool) -> None:
-    message = Message.objects.create(
-        conversation_id=turn.conversation_id,
-        role=Message.Role.ASSISTANT,
-        content=answer,
-        context=_context(turn),
-        usage=turn.usage,
-        timings=turn.timings,
-        interrupted=interrupted,
-        error=state["error"] if not answer else "",
-    )
-    Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=timezone.now())
-    turn.message_id = message.pk
 
 
 async def run_to_completion(turn: Turn) -> dict:

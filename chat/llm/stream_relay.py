@@ -3,10 +3,12 @@
 The SDK's own stream (AsyncStream[ChatCompletionChunk]) builds a pydantic object per token and
 passes every token through several layers of async generators: about 20 ms of CPU per answer,
 four times the whole budget of a chat turn (bench/results). Here the SDK still sends the request
-(auth, retries, error mapping) and owns the response; the body is read as raw bytes and split into events with the
-SDK's own SSE decoder, and everything that arrived in one read becomes one chunk. Under load,
-when reads fall behind, several tokens share one read, so the busier the server, the fewer
-(and larger) the deltas it handles and writes: coalescing without adding latency.
+(auth, retries, error mapping) and owns the response; the body is read as raw bytes and split
+into events with the SDK's own SSE decoder, and everything that arrived in one read becomes one
+chunk. Under load, when reads fall behind, several tokens share one read, so the busier the
+server, the fewer (and larger) the deltas it handles and writes: coalescing without adding
+latency. LLM_STREAM_BATCH_MS adds a pause between reads on top, so tokens gather even when the
+server is idle.
 """
 
 import asyncio

@@ -1,0 +1,58 @@
+"""Group commit: database writes of concurrent chats share one executor call and one transaction.
+
+Every chat writes twice (its question before the stream, its answer after). One thread hop and
+one transaction each cost more than the rows themselves, so writes that arrive while a batch is
+being written wait for it and then go together. Nothing waits on a timer: a lone chat writes at
+once, and the busier the server, the larger the batches.
+"""
+
+import asyncio
+from collections.abc import Callable
+
+from asgiref.sync import sync_to_async
+
+from ragsite.per_loop import PerLoop
+
+
+class GroupCommit[I, R]:
+    """`write(items)` runs in the executor and returns one result (or exception) per item."""
+
+    def __init__(self, write: Callable[[list[I]], list[R | Exception]], max_batch: int = 200):
+        self.write = sync_to_async(write, thread_sensitive=False)
+        self.max_batch = max_batch
+        self.pending: list[tuple[I, asyncio.Future]] = []
+        self.writer: asyncio.Task | None = None
+
+    async def submit(self, item: I) -> R:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((item, future))
+        if self.writer is None:
+            self.writer = asyncio.create_task(self._drain())
+        # Shielded: a caller that is cancelled still gets its row written with the others.
+        result = await asyncio.shield(future)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch = self.pending[: self.max_batch]
+                del self.pending[: self.max_batch]
+                try:
+                    results = await self.write([item for item, _ in batch])
+                except Exception as exc:  # the database itself failed: every item failed
+                    results = [exc] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self.writer = None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            await self.writer
+
+
+def per_loop(write: Callable, max_batch: int = 200) -> PerLoop[GroupCommit]:
+    return PerLoop(lambda: GroupCommit(write, max_batch))
