@@ -21,14 +21,13 @@ CALL_SITES = {
     "openai SDK stream: SSE decode + pydantic object per chunk (AsyncStream.__stream__)": (
         "openai/_streaming.py:AsyncStream.__stream__",
     ),
-    "openai SDK request start (chat.completions.create)": (
-        "openai/resources/chat/completions/completions.py:AsyncCompletions.create",
+    "openai SDK request start (client.post)": ("openai/_base_client.py:AsyncAPIClient.post",),
+    "upstream stream relay (chat/llm/stream_relay.py:relay)": ("chat/llm/stream_relay.py:relay",),
+    "DB: store questions, group-committed (chat/store.py:store_questions)": (
+        "chat/store.py:store_questions",
     ),
-    "DB: store question (chat/pipeline.py:_open_conversation)": (
-        "chat/pipeline.py:_open_conversation",
-    ),
-    "DB: store answer (chat/pipeline.py:_save_answer.save)": (
-        "chat/pipeline.py:_save_answer.<locals>.save",
+    "DB: store answers, group-committed (chat/store.py:store_answers)": (
+        "chat/store.py:store_answers",
     ),
     "DB: new SQLite connection per call (get_new_connection)": (
         "django/db/backends/sqlite3/base.py:DatabaseWrapper.get_new_connection",
@@ -69,7 +68,7 @@ PACKAGES = (
     ("websockets", "websockets"), ("asyncio", "asyncio"), ("json/", "json"),
     ("threading.py", "threading"), ("concurrent/", "threading"), ("queue.py", "threading"),
     ("tiktoken", "tiktoken"), ("chat/", "ragsite app code"), ("knowledge/", "ragsite app code"),
-    ("ragsite/", "ragsite app code"), ("bench/", "bench patches"), ("typing", "typing"),
+    ("ragsite/", "ragsite app code"), ("typing", "typing"),
 )  # fmt: skip
 
 

@@ -228,18 +228,6 @@ def plot(data: dict, path: Path) -> None:
                 alpha=0.5,
                 label=f"{label}: first token p99",
             )
-    patched = [r for r in data["runs"] if (r.get("variant") or "").startswith("patches=")]
-    if patched:
-        best = max(patched, key=lambda r: r["variant"].count(","))
-        left.plot(
-            [best["concurrency"]],
-            [best["chats_per_s"]],
-            "*",
-            ms=12,
-            color="tab:purple",
-            label="ragsite + all prototype fixes (bench/experiments.py)",
-        )
-        right.plot([best["concurrency"]], [best["total_p99_ms"]], "*", ms=12, color="tab:purple")
     for r in data["runs"]:
         if r["mode"] == "ws":
             left.plot(

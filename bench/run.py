@@ -191,16 +191,19 @@ class Bench:
     def start_server(
         self, kind: str, port: int, variant: str = "", wait: bool = True
     ) -> subprocess.Popen:
-        """kind async: ragsite under uvicorn; variant is extra uvicorn flags, or
-        "patches=a,b" to serve bench/experiments.py's patched app. kind sync: the baseline."""
+        """kind async: ragsite under uvicorn; variant is extra uvicorn flags, or "env:K=V,K=V"
+        to run it with some settings switched back (a fix's before/after). kind sync: the
+        baseline."""
         logfile = open(self.logs / f"{kind}-{port}.log", "w")
         if kind == "async":
-            patches = variant[len("patches=") :] if variant.startswith("patches=") else None
-            app = "bench.experiments:application" if patches else "ragsite.asgi:application"
-            cmd = [str(BIN / "uvicorn"), app]
+            overrides = {}
+            if variant.startswith("env:"):
+                overrides = dict(pair.split("=", 1) for pair in variant[4:].split(","))
+            cmd = [str(BIN / "uvicorn"), "ragsite.asgi:application"]
             cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-            cmd += self.args.uvicorn_args.split() if not variant or patches else variant.split()
-            env = self.env(BENCH_PATCHES=patches) if patches else self.env()
+            flags = self.args.uvicorn_args if not variant or overrides else variant
+            cmd += flags.split()
+            env = self.env(**overrides)
         else:
             cmd = [str(BIN / "gunicorn"), "bench.sync_app:application"]
             cmd += ["-w", str(self.args.sync_workers)]
@@ -383,8 +386,8 @@ class Bench:
                 self.measure("async", "http", c, shared=shared["async"])
             for variant in a.variants:
                 self.measure("async", "http", a.variant_c, variant=variant)
-            for patches in a.experiments:
-                self.measure("async", "http", a.variant_c, variant=f"patches={patches}")
+            for overrides in a.experiments:
+                self.measure("async", "http", a.variant_c, variant=f"env:{overrides}")
             for n_open, active, duration, warmup in a.ws:
                 self.measure(
                     "async", "ws", active, open=n_open, settle=a.settle, shared=shared["async"],
@@ -398,8 +401,6 @@ class Bench:
                 stop(proc)
         if a.profile:
             self.profile(a.profile_c)
-            if a.experiments:
-                self.profile(a.profile_c, f"patches={a.experiments[-1]}", "-patched")
         return self.report(time.monotonic() - t0)
 
     def profile(self, c: int, variant: str = "", suffix: str = "") -> None:
@@ -499,7 +500,7 @@ def parse_args(argv=None):
     p.add_argument("--keep", action="store_true", help="keep the temporary data and logs")
     p.add_argument("--uvicorn-args", default="", help="extra uvicorn flags for every async run")
     p.add_argument(
-        "--no-experiments", action="store_true", help="skip the prototype-fix runs at C=200"
+        "--no-experiments", action="store_true", help="skip the runs with fixes switched off"
     )
     p.add_argument(
         "--quiet-wait", type=float, default=10, help="max s to wait for other work before a run"
@@ -531,11 +532,12 @@ def parse_args(argv=None):
         args.duration, args.warmup, args.chat_timeout, args.settle = 20.0, 6.0, 60.0, 3.0
         args.upstream, args.sync_workers = UPSTREAM, 4
         args.variants, args.variant_c = ["--loop asyncio --http h11"], 200
-        args.experiments = (  # cumulative: each adds one prototype fix (bench/experiments.py)
-            [] if args.no_experiments else
-            ["middleware", "middleware,sse", "middleware,sse,db",
-             "middleware,sse,db,coalesce,signals"]
-        )  # fmt: skip
+        # The fixes that have a setting, switched off one at a time at C=200: their before/after
+        # in the same run (the others' figures are in bench/results/fixes.md).
+        args.experiments = [] if args.no_experiments else [
+            "LLM_STREAM_BATCH_MS=0", "LLM_HTTP_CLIENT=httpx",
+            "LLM_HTTP_CLIENT=httpx,LLM_STREAM_BATCH_MS=0",
+        ]  # fmt: skip
         args.profile_c, args.profile_seconds = 200, 15
     if args.focus:
         args.http_c, args.sync_c, args.ws = [args.focus], [], []

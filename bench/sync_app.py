@@ -25,9 +25,10 @@ from django.urls import include, path  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
+from chat import store  # noqa: E402
 from chat.llm.openai_answerer import SYSTEM_PROMPT, sources_block  # noqa: E402
 from chat.models import Conversation, Message  # noqa: E402
-from chat.pipeline import _data_points, _open_conversation  # noqa: E402
+from chat.pipeline import _data_points  # noqa: E402
 from chat.protocol import ProtocolError, encode, parse_body, parse_request  # noqa: E402
 from knowledge.access import access_for_sync  # noqa: E402
 from knowledge.search.base import SearchQuery  # noqa: E402
@@ -58,7 +59,11 @@ def chat_stream(request):
     except ProtocolError as exc:
         return JsonResponse({"error": exc.message}, status=exc.status)
     access = access_for_sync(request.user)
-    conversation_id, history = _open_conversation(chat, request.user, request.session.session_key)
+    question = store.Question(chat, request.user, request.session.session_key)
+    (opened,) = store.store_questions([question])
+    if isinstance(opened, ProtocolError):
+        return JsonResponse({"error": opened.message}, status=opened.status)
+    conversation_id, history = opened
     query = SearchQuery(
         text=chat.question, access=access, top=chat.overrides.top or settings.CHAT_DEFAULT_TOP
     )

@@ -9,7 +9,7 @@ import logging
 import uuid
 
 log = logging.getLogger(__name__)
-FLUSH_SECONDS = 0.05
+FLUSH_SECONDS = 0.2  # 5 layer messages a second per answer: a live view, not a token feed
 DELTA = "response.output_text.delta"
 
 

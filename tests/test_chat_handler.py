@@ -71,3 +71,27 @@ async def test_lean_handler_reports_bad_input_as_json(kb):
     response = await _post("/chat/stream", {"messages": []})
     assert response["status"] == 400
     assert "non-empty list" in json.loads(response["body"])["error"]
+
+
+async def test_chat_path_sends_no_request_signals_but_the_site_does(kb):
+    """Their sync receivers would each hop to the one shared sync thread on every chat."""
+    from django.core.signals import request_finished, request_started
+
+    seen = []
+
+    def receiver(sender, **kwargs):
+        seen.append(sender)
+
+    request_started.connect(receiver)
+    request_finished.connect(receiver)
+    try:
+        response = await _post("/chat/stream", ask(QUESTION))
+        assert response["status"] == 200 and b"response.context" in response["body"]
+        assert seen == []
+        bad = await _post("/chat/stream", {"messages": "nope"})
+        assert bad["status"] == 400 and seen == []
+        await _post("/feedback", {})  # any other path goes through Django's own handler
+        assert seen
+    finally:
+        request_started.disconnect(receiver)
+        request_finished.disconnect(receiver)

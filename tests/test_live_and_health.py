@@ -105,7 +105,7 @@ async def test_database_outage_is_a_503_json(kb, monkeypatch):
     def refuse(*args, **kwargs):
         raise OperationalError("connection refused (test)")
 
-    monkeypatch.setattr("chat.pipeline._open_conversation", refuse)
+    monkeypatch.setattr("chat.store._conversation_for", refuse)
     response = await AsyncClient().post(
         "/chat/stream", data=json.dumps(ask(QUESTION)), content_type="application/json"
     )

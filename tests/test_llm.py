@@ -70,11 +70,15 @@ def llm(settings, fake_openai):
     return fake_openai
 
 
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
 @pytest.mark.parametrize("host", ["compatible", "openai", "azure-key", "azure-keyless"])
-async def test_every_host_streams_a_cited_answer(kb, settings, fake_openai, monkeypatch, host):
+async def test_every_host_streams_a_cited_answer(
+    kb, settings, fake_openai, monkeypatch, host, http_client
+):
     credential = FakeCredential()
     monkeypatch.setattr("chat.llm.clients.azure_credential", lambda: credential)
     configure(settings, fake_openai, host)
+    settings.LLM_HTTP_CLIENT = http_client
     status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
     assert status == 200, events
     answer = "".join(e.get("delta", "") for e in events)

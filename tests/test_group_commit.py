@@ -1,0 +1,70 @@
+"""Group commit (ragsite/group_commit.py): concurrent writes share executor calls, each caller
+gets its own result or error, and a cancelled caller's row is still written."""
+
+import asyncio
+import threading
+
+import pytest
+
+from ragsite.group_commit import GroupCommit
+
+
+class Recorder:
+    def __init__(self, delay=0.02, fail=False):
+        self.calls: list[list] = []
+        self.delay, self.fail = delay, fail
+        self.threads = set()
+
+    def __call__(self, items):
+        self.threads.add(threading.current_thread().name)
+        self.calls.append(list(items))
+        threading.Event().wait(self.delay)  # the database takes a while
+        if self.fail:
+            raise ConnectionError("database down")
+        return [ValueError(f"bad {i}") if i < 0 else i * 10 for i in items]
+
+
+async def test_concurrent_writes_are_batched_and_answered_in_order():
+    write = Recorder()
+    commit = GroupCommit(write)
+    results = await asyncio.gather(*(commit.submit(i) for i in range(1, 51)))
+    assert results == [i * 10 for i in range(1, 51)]
+    assert len(write.calls) < 10  # 50 writes, a few executor calls
+    assert sorted(i for call in write.calls for i in call) == list(range(1, 51))
+    assert write.threads and all(name.startswith("group-commit") for name in write.threads)
+
+
+async def test_a_lone_write_goes_at_once():
+    write = Recorder(delay=0)
+    assert await GroupCommit(write).submit(7) == 70
+    assert write.calls == [[7]]
+
+
+async def test_one_items_error_is_its_own():
+    commit = GroupCommit(Recorder())
+    results = await asyncio.gather(
+        commit.submit(1), commit.submit(-1), commit.submit(2), return_exceptions=True
+    )
+    assert results[0] == 10 and results[2] == 20
+    assert isinstance(results[1], ValueError)
+
+
+async def test_a_database_failure_fails_every_item_of_the_batch():
+    commit = GroupCommit(Recorder(fail=True))
+    results = await asyncio.gather(*(commit.submit(i) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+    with pytest.raises(ConnectionError):  # the next write is tried again, not stuck
+        await commit.submit(4)
+
+
+async def test_a_cancelled_caller_still_has_its_row_written():
+    write = Recorder(delay=0.1)
+    commit = GroupCommit(write)
+    first = asyncio.create_task(commit.submit(1))
+    await asyncio.sleep(0.01)  # the first batch is being written
+    second = asyncio.create_task(commit.submit(2))
+    await asyncio.sleep(0.01)
+    second.cancel()
+    assert await first == 10
+    await commit.close()
+    assert [2] in write.calls

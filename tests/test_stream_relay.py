@@ -1,0 +1,105 @@
+"""The raw-read relay of the upstream answer stream (chat/llm/stream_relay.py): the SDK's SSE
+decoder over whole network reads, tokens of one read merged into one delta, and optional pacing
+(LLM_STREAM_BATCH_MS) between reads."""
+
+import json
+
+import pytest
+from django.test import AsyncClient
+from openai._streaming import SSEDecoder, _SSELineDecoder
+
+from chat.llm.base import AnswerError
+from chat.llm.stream_relay import EventBatch, parse_events
+from tests.chat_helpers import ask, stream_events
+from tests.test_llm import QUESTION, configure, kb  # noqa: F401  (kb is a fixture)
+
+
+def sse(data) -> bytes:
+    return (
+        b"data: "
+        + (data if isinstance(data, bytes) else json.dumps(data, ensure_ascii=False).encode())
+        + b"\n\n"
+    )
+
+
+def token(text, **choice) -> dict:
+    return {"choices": [{"index": 0, "delta": {"content": text}, **choice}]}
+
+
+def parse(*blocks: bytes) -> list[EventBatch]:
+    lines, events, batches = _SSELineDecoder(), SSEDecoder(), []
+    for block in blocks:
+        batch = EventBatch()
+        parse_events(lines, events, block, batch)
+        batches.append(batch)
+    return batches
+
+
+def test_every_event_of_one_read_becomes_one_chunk():
+    (batch,) = parse(sse(token("Hello")) + sse(token(", ")) + sse(token("world")))
+    assert batch.chunk().delta == "Hello, world"
+
+
+def test_events_split_across_reads_are_reassembled():
+    raw = sse(token("Héllo")) + sse(token(" wörld"))
+    cut = raw.index("ö".encode()) + 1  # inside a multi-byte character, too
+    first, second, third = parse(raw[:7], raw[7:cut], raw[cut:])
+    assert first.chunk() is None
+    assert second.chunk().delta == "Héllo"
+    assert third.chunk().delta == " wörld"
+
+
+def test_usage_finish_reason_and_done():
+    usage = {
+        "choices": [],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+    (batch,) = parse(
+        sse(token("Hi", finish_reason="stop")) + sse(usage) + sse(b"[DONE]") + sse(token("late"))
+    )
+    chunk = batch.chunk()
+    assert chunk.delta == "Hi" and chunk.finish_reason == "stop"
+    assert chunk.usage == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    assert batch.done
+
+
+def test_azure_filter_only_chunks_are_skipped():
+    (batch,) = parse(sse({"choices": [], "prompt_filter_results": []}))
+    assert batch.chunk() is None
+
+
+@pytest.mark.parametrize(
+    ("block", "status", "message"),
+    [
+        (sse({"error": {"message": "overloaded"}}), 502, "failed to answer"),
+        (sse(token("", finish_reason="content_filter")), 400, "content filter"),
+        (sse(b"{not json"), 502, "interrupted"),
+        (sse(b'"a string"'), 502, "interrupted"),
+    ],
+)
+def test_bad_events_end_the_answer_with_a_clear_error(block, status, message):
+    with pytest.raises(AnswerError) as caught:
+        parse(sse(token("partial")) + block)
+    assert caught.value.status == status and message in caught.value.message
+
+
+@pytest.fixture
+def llm(settings, fake_openai):
+    configure(settings, fake_openai, "compatible")
+    return fake_openai
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_pacing_gathers_tokens_into_fewer_deltas(kb, llm, settings):  # noqa: F811
+    """40 tokens 10 ms apart: with LLM_STREAM_BATCH_MS=100 they arrive in a handful of deltas,
+    and the text is the same as unpaced."""
+    llm.set_latency(ttft=0.0, chunks=40, chunk_interval=0.01)
+    answers = {}
+    for pause in (0, 100):
+        settings.LLM_STREAM_BATCH_MS = pause
+        status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
+        assert status == 200
+        deltas = [e["delta"] for e in events if e.get("type") == "response.output_text.delta"]
+        answers[pause] = deltas
+    assert "".join(answers[0]) == "".join(answers[100])
+    assert len(answers[100]) <= 8 < len(answers[0])
