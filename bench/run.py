@@ -532,10 +532,10 @@ def parse_args(argv=None):
         args.duration, args.warmup, args.chat_timeout, args.settle = 20.0, 6.0, 60.0, 3.0
         args.upstream, args.sync_workers = UPSTREAM, 4
         args.variants, args.variant_c = ["--loop asyncio --http h11"], 200
-        # The fixes that have a setting, switched off one at a time at C=200: their before/after
-        # in the same run (the others' figures are in bench/results/fixes.md).
+        # The fixes that have a setting, switched off (or turned up) one at a time at C=200:
+        # their before/after in the same run (the others' figures: bench/results/fixes.md).
         args.experiments = [] if args.no_experiments else [
-            "LLM_STREAM_BATCH_MS=0", "LLM_HTTP_CLIENT=httpx",
+            "LLM_STREAM_BATCH_MS=0", "LLM_STREAM_BATCH_MS=100", "LLM_HTTP_CLIENT=httpx",
             "LLM_HTTP_CLIENT=httpx,LLM_STREAM_BATCH_MS=0",
         ]  # fmt: skip
         args.profile_c, args.profile_seconds = 200, 15
