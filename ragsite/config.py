@@ -180,4 +180,4 @@ class Config:
                     "CONFIG": {"hosts": [url]},
                 }
             }
-        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        return {"default": {"BACKEND": "ragsite.channel_layers.InMemoryChannelLayer"}}

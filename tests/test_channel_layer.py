@@ -1,0 +1,41 @@
+"""The embedded default's channel layer (ragsite/channel_layers.py): Channels' in-memory layer
+whose expiry sweep runs at most once a second instead of on every receive and group_send."""
+
+from django.conf import settings
+
+from ragsite.channel_layers import InMemoryChannelLayer
+
+
+def test_embedded_default_uses_it():
+    if not getattr(settings, "REDIS_URL", ""):
+        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == (
+            "ragsite.channel_layers.InMemoryChannelLayer"
+        )
+
+
+async def test_messages_still_flow_and_the_sweep_is_rate_limited(monkeypatch):
+    layer = InMemoryChannelLayer(expiry=60)
+    sweeps = []
+    stock = type(layer).__mro__[1]._clean_expired
+    monkeypatch.setattr(
+        type(layer).__mro__[1], "_clean_expired", lambda self: sweeps.append(1) or stock(self)
+    )
+    channels = [await layer.new_channel() for _ in range(50)]
+    for channel in channels:
+        await layer.group_add("conversation.x", channel)
+    for _ in range(20):
+        await layer.group_send("conversation.x", {"type": "conversation.events", "events": []})
+    for channel in channels:
+        for _ in range(20):
+            assert (await layer.receive(channel))["type"] == "conversation.events"
+    assert len(sweeps) == 1  # 20 sends and 1,000 receives, one sweep
+
+
+async def test_expired_messages_are_still_dropped():
+    layer = InMemoryChannelLayer(expiry=0)
+    layer.clean_every = 0
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+    await layer.send(channel, {"type": "old"})
+    layer._clean_expired()
+    assert channel not in layer.channels and channel not in layer.groups.get("g", {})
