@@ -9,7 +9,7 @@ load the session and the user themselves in one database call on the shared exec
 CSRF inline. It also sends no request_started/request_finished signals: their receivers are sync
 (close_old_connections, reset_queries), so each would hop to the one shared sync thread, twice per
 chat, and here they have nothing to do: this path never uses the database on the event loop's
-thread, and its executor calls hand their connections back themselves (ragsite/db.py).
+thread, and its executor calls manage their own connections (ragsite/db.py).
 """
 
 import asyncio
