@@ -9,8 +9,5 @@ def release_db() -> None:
     registers Django's SQL functions and runs the PRAGMAs, a large part of a chat's database
     cost when done twice per chat (bench/results)."""
     for conn in connections.all(initialized_only=True):
-        if conn.in_atomic_block:
-            continue
-        if conn.vendor == "sqlite" and conn.connection is not None and conn.is_usable():
-            continue
-        conn.close()
+        if not conn.in_atomic_block and conn.vendor != "sqlite":
+            conn.close()

@@ -6,10 +6,9 @@ import json
 
 import pytest
 from django.test import AsyncClient
-from openai._streaming import SSEDecoder, _SSELineDecoder
 
 from chat.llm.base import AnswerError
-from chat.llm.stream_relay import EventBatch, parse_events
+from chat.llm.stream_relay import EventBatch, EventReader
 from tests.chat_helpers import ask, stream_events
 from tests.test_llm import QUESTION, configure, kb  # noqa: F401  (kb is a fixture)
 
@@ -27,12 +26,8 @@ def token(text, **choice) -> dict:
 
 
 def parse(*blocks: bytes) -> list[EventBatch]:
-    lines, events, batches = _SSELineDecoder(), SSEDecoder(), []
-    for block in blocks:
-        batch = EventBatch()
-        parse_events(lines, events, block, batch)
-        batches.append(batch)
-    return batches
+    reader = EventReader()
+    return [reader.read(block) for block in blocks]
 
 
 def test_every_event_of_one_read_becomes_one_chunk():
@@ -54,13 +49,14 @@ def test_usage_finish_reason_and_done():
         "choices": [],
         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
     }
-    (batch,) = parse(
+    reader = EventReader()
+    batch = reader.read(
         sse(token("Hi", finish_reason="stop")) + sse(usage) + sse(b"[DONE]") + sse(token("late"))
     )
     chunk = batch.chunk()
     assert chunk.delta == "Hi" and chunk.finish_reason == "stop"
     assert chunk.usage == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
-    assert batch.done
+    assert reader.done
 
 
 def test_azure_filter_only_chunks_are_skipped():

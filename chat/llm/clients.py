@@ -23,10 +23,9 @@ def embedding_model() -> str:
     return settings.OPENAI_EMBEDDING_MODEL
 
 
-def http_client():
+def http_client(timeout: openai.Timeout):
     """aiohttp under the SDK by default (its supported `aiohttp` extra): its C parser and
     lighter read path cost a fraction of httpx's pure-Python HTTP/1.1 per streamed token."""
-    timeout = openai.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
     limits = httpx2.Limits(
         max_connections=settings.LLM_MAX_CONNECTIONS,
         max_keepalive_connections=settings.LLM_MAX_CONNECTIONS,
@@ -52,7 +51,7 @@ class OpenAIClient:
         self.credential = None
         timeout = openai.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
         retries = settings.LLM_MAX_RETRIES if max_retries is None else max_retries
-        common = {"timeout": timeout, "max_retries": retries, "http_client": http_client()}
+        common = {"timeout": timeout, "max_retries": retries, "http_client": http_client(timeout)}
         host = settings.OPENAI_HOST
         if host == "azure":
             base_url = settings.AZURE_OPENAI_ENDPOINT.rstrip("/") + "/openai/v1/"

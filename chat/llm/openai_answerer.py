@@ -6,19 +6,17 @@ read, never as instructions. Upstream failures become AnswerError with an end-us
 
 import functools
 import json
-import logging
 from collections.abc import AsyncIterator
 
 import openai
 from django.conf import settings
 
-from chat.llm.base import AnswerChunk, AnswerError, Rewrite
+from chat.llm.base import AnswerChunk, Rewrite
 from chat.llm.clients import OpenAIClient, chat_model
+from chat.llm.errors import map_error
 from chat.llm.stream_relay import relay
 from knowledge.search.base import SearchHit
 from knowledge.tokens import count_tokens
-
-log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
     "You are the assistant of a company knowledge base. Answer the user's question using only "
@@ -66,50 +64,6 @@ def _usage(usage) -> dict:
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
     }
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    headers = exc.response.headers if exc.response is not None else {}
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
-    except ValueError:
-        return None
-    return None
-
-
-def map_error(exc: Exception) -> AnswerError:
-    """An SDK exception as an end-user message with the HTTP status it deserves."""
-    if isinstance(exc, openai.BadRequestError) and _is_content_filter(exc):
-        return AnswerError(
-            "Your question was blocked by the content filter. Please rephrase it.", 400
-        )
-    if isinstance(exc, openai.RateLimitError):
-        wait = _retry_after(exc)
-        when = f" in about {max(1, round(wait))} seconds" if wait else " in a minute"
-        return AnswerError(f"The language model is busy. Please try again{when}.", 429, wait)
-    if isinstance(exc, openai.APITimeoutError):
-        return AnswerError("The language model took too long to answer. Please try again.", 504)
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        log.error("the language model refused our credentials: %s", exc)
-        return AnswerError("The language model is not configured correctly.", 502)
-    if isinstance(exc, openai.APIConnectionError):
-        return AnswerError("The language model could not be reached. Please try again.", 502)
-    if isinstance(exc, openai.APIStatusError):
-        log.warning("language model error %s: %s", exc.status_code, exc)
-        return AnswerError("The language model failed to answer. Please try again.", 502)
-    log.exception("unexpected language model failure", exc_info=exc)
-    return AnswerError("The language model failed to answer. Please try again.", 502)
-
-
-def _is_content_filter(exc: openai.BadRequestError) -> bool:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error", body) if isinstance(body, dict) else {}
-    return "content_filter" in (getattr(exc, "code", None) or "") or (
-        isinstance(error, dict) and error.get("code") == "content_filter"
-    )
 
 
 class OpenAIAnswerer:

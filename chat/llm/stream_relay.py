@@ -21,11 +21,9 @@ from django.conf import settings
 from openai._streaming import SSEDecoder, _SSELineDecoder
 
 from chat.llm.base import AnswerChunk, AnswerError
+from chat.llm.errors import FAILED, FILTERED, INTERRUPTED, TIMED_OUT
 
 log = logging.getLogger(__name__)
-
-INTERRUPTED = "The answer stream was interrupted. Please try again."
-FILTERED = "The rest of the answer was withheld by the content filter."
 
 
 def usage_of(data: dict) -> dict | None:
@@ -43,14 +41,13 @@ class EventBatch:
         self.texts: list[str] = []
         self.usage: dict | None = None
         self.finish_reason: str | None = None
-        self.done = False
 
     def add(self, data) -> None:
         if not isinstance(data, dict):
             raise AnswerError(INTERRUPTED, 502)
         if data.get("error"):
             log.warning("language model error in the stream: %s", data["error"])
-            raise AnswerError("The language model failed to answer. Please try again.", 502)
+            raise AnswerError(FAILED, 502)
         self.usage = usage_of(data) or self.usage
         choices = data.get("choices") or ()  # Azure's first chunk carries only filter results
         if not choices:
@@ -71,31 +68,39 @@ class EventBatch:
         )
 
 
-def parse_events(lines: _SSELineDecoder, events: SSEDecoder, block: bytes, batch: EventBatch):
-    for line in lines.feed(block):
-        sse = events.decode(line.decode("utf-8"))
-        if sse is None or batch.done:
-            continue  # after [DONE] the body is still read to its end, so the connection is reused
-        if sse.data.startswith("[DONE]"):
-            batch.done = True
-            continue
-        try:
-            batch.add(json.loads(sse.data))
-        except ValueError:
-            log.warning("the language model sent an unreadable event: %.200r", sse.data)
-            raise AnswerError(INTERRUPTED, 502) from None
+class EventReader:
+    """Network reads in, one EventBatch per read out; events may span reads."""
+
+    def __init__(self):
+        self.lines, self.events = _SSELineDecoder(), SSEDecoder()
+        # After [DONE] the body is still read to its end, so the connection is reused.
+        self.done = False
+
+    def read(self, block: bytes) -> EventBatch:
+        batch = EventBatch()
+        for line in self.lines.feed(block):
+            sse = self.events.decode(line.decode("utf-8"))
+            if sse is None or self.done:
+                continue
+            if sse.data.startswith("[DONE]"):
+                self.done = True
+                continue
+            try:
+                batch.add(json.loads(sse.data))
+            except ValueError:
+                log.warning("the language model sent an unreadable event: %.200r", sse.data)
+                raise AnswerError(INTERRUPTED, 502) from None
+        return batch
 
 
 async def relay(response: httpx2.Response, close) -> AsyncIterator[AnswerChunk]:
     """The chunks of the streamed `response`; `close` (the SDK stream's) ends it."""
-    lines, events = _SSELineDecoder(), SSEDecoder()
+    reader = EventReader()
     pause = settings.LLM_STREAM_BATCH_MS / 1000
     loop = asyncio.get_running_loop()
     try:
         async for block in response.aiter_bytes():
-            batch = EventBatch()
-            parse_events(lines, events, block, batch)
-            chunk = batch.chunk()
+            chunk = reader.read(block).chunk()
             if chunk is None:
                 continue
             yielded = loop.time()
@@ -105,9 +110,7 @@ async def relay(response: httpx2.Response, close) -> AsyncIterator[AnswerChunk]:
     except AnswerError:
         raise
     except httpx2.TimeoutException as exc:
-        raise AnswerError(
-            "The language model took too long to answer. Please try again.", 504
-        ) from exc
+        raise AnswerError(TIMED_OUT, 504) from exc
     except Exception as exc:  # the connection was cut mid-stream
         log.warning("answer stream interrupted: %r", exc)
         raise AnswerError(INTERRUPTED, 502) from exc

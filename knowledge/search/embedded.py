@@ -72,7 +72,7 @@ class EmbeddedSearchBackend:
         self._schema_ready = False
         # Two threads of its own, not the loop's default pool: a query is a millisecond of
         # SQLite, and a few warm threads take it with fewer wake-ups and GIL hand-offs.
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")
+        self._executor: ThreadPoolExecutor | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -107,6 +107,8 @@ class EmbeddedSearchBackend:
 
     async def _call(self, fn, *args):
         loop = asyncio.get_running_loop()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")
         return await loop.run_in_executor(self._executor, self._run, fn, *args)
 
     # -- index management -------------------------------------------------------------------------
@@ -124,8 +126,9 @@ class EmbeddedSearchBackend:
         await self._call(drop)
 
     async def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
         with self._lock:
             for conn in self._connections:
                 conn.close()

@@ -840,10 +840,16 @@ class FakeOpenAI(BackgroundServer):
     # -- chat -------------------------------------------------------------------------------------
 
     async def _recorded(self, request: web.Request, endpoint: str, inner) -> web.StreamResponse:
-        """Record the request, run ``inner`` and note a client that went away meanwhile."""
+        """Record the request, refuse bad credentials, run ``inner`` and note a client that went
+        away meanwhile."""
         azure = request.path.startswith("/openai/")
         rec, body = await _record(request, endpoint, azure=azure)
         self._log(rec)
+        denied = self._unauthorized(request, azure)
+        if denied is not None:
+            rec.status = 401
+            self._mark_finished(rec)
+            return denied
         try:
             return await inner(request, rec, body, azure)
         except asyncio.CancelledError:
@@ -859,11 +865,6 @@ class FakeOpenAI(BackgroundServer):
     async def _chat_inner(
         self, request: web.Request, rec: RecordedRequest, body: Any, azure: bool
     ) -> web.StreamResponse:
-        denied = self._unauthorized(request, azure)
-        if denied is not None:
-            rec.status = 401
-            self._mark_finished(rec)
-            return denied
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             rec.status = 400
             self._mark_finished(rec)
@@ -1099,11 +1100,6 @@ class FakeOpenAI(BackgroundServer):
     async def _embeddings_inner(
         self, request: web.Request, rec: RecordedRequest, body: Any, azure: bool
     ) -> web.StreamResponse:
-        denied = self._unauthorized(request, azure)
-        if denied is not None:
-            rec.status = 401
-            self._mark_finished(rec)
-            return denied
         if not isinstance(body, dict) or "input" not in body:
             rec.status = 400
             self._mark_finished(rec)
