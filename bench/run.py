@@ -535,8 +535,8 @@ def parse_args(argv=None):
         # The fixes that have a setting, switched off (or turned up) one at a time at C=200:
         # their before/after in the same run (the others' figures: bench/results/fixes.md).
         args.experiments = [] if args.no_experiments else [
-            "LLM_STREAM_BATCH_MS=0", "LLM_STREAM_BATCH_MS=100", "LLM_HTTP_CLIENT=httpx",
-            "LLM_HTTP_CLIENT=httpx,LLM_STREAM_BATCH_MS=0",
+            "LLM_STREAM_BATCH_MS=0", "LLM_STREAM_BATCH_MS=50", "GC_TUNING=off",
+            "LLM_HTTP_CLIENT=httpx",
         ]  # fmt: skip
         args.profile_c, args.profile_seconds = 200, 15
     if args.focus:

@@ -13,6 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from ragsite.chat_handler import ChatAPIHandler, Router  # noqa: E402
+from ragsite.gc_tuning import tune  # noqa: E402
 from ragsite.lifespan import Lifespan  # noqa: E402
 
 application = Lifespan(
@@ -25,3 +26,5 @@ application = Lifespan(
         }
     )
 )
+
+tune()  # last: everything loaded so far lives as long as the process

@@ -100,6 +100,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = cfg.redis_url()
 CACHES = cfg.caches()
 CHANNEL_LAYERS = cfg.channel_layers()
+# Server processes freeze start-up objects and make full collections rare (ragsite/gc_tuning.py).
+GC_TUNING = cfg.bool("GC_TUNING", True)
 
 TASKS = {
     "default": {
@@ -170,7 +172,7 @@ LLM_READ_TIMEOUT = cfg.float("LLM_READ_TIMEOUT", 60.0, minimum=0.1)
 LLM_MAX_RETRIES = cfg.int("LLM_MAX_RETRIES", 2, minimum=0)
 LLM_HTTP_CLIENT = cfg.choice("LLM_HTTP_CLIENT", "aiohttp", ["aiohttp", "httpx"])
 LLM_MAX_CONNECTIONS = cfg.int("LLM_MAX_CONNECTIONS", 1000, minimum=1)
-LLM_STREAM_BATCH_MS = cfg.int("LLM_STREAM_BATCH_MS", 50, minimum=0)
+LLM_STREAM_BATCH_MS = cfg.int("LLM_STREAM_BATCH_MS", 100, minimum=0)
 EMBEDDING_BATCH_SIZE = cfg.int("EMBEDDING_BATCH_SIZE", 16, minimum=1)
 EMBEDDING_MAX_RETRIES = cfg.int("EMBEDDING_MAX_RETRIES", 8, minimum=0)
 EMBEDDINGS_ENABLED = OPENAI_HOST != "local" and bool(

@@ -33,7 +33,8 @@ def test_admin_created_document_is_found_after_the_worker_runs(
 
     doc.refresh_from_db()
     assert doc.index_status == IndexStatus.INDEXED and doc.indexed_at is not None
-    assert "[Lisbon office]" in search("blue kiosk")
+    found = search("blue kiosk")
+    assert "[Lisbon office]" in found and "**kiosk**" in found  # the excerpt, highlighted
     assert doc.chunks.count() >= 1
 
 

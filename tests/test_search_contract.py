@@ -181,3 +181,19 @@ async def test_azure_batches_stay_under_the_service_limit(settings, fake_search_
         assert len(service.documents(settings.AZURE_SEARCH_INDEX)) == 7
     finally:
         await instance.close()
+
+
+async def test_embedded_snippets_only_on_request(settings):
+    """The chat never shows snippets and they cost a third of an FTS5 query, so only people
+    reading results (manage.py search) get them."""
+    settings.SEARCH_BACKEND = "embedded"
+    index = build_backend()
+    await index.create_index()
+    try:
+        await index.upsert_document(1, [chunk(1, 0, "Lockers cost five euros a month.")])
+        plain = await index.search(SearchQuery(text="lockers", access=EVERYTHING))
+        shown = await index.search(SearchQuery(text="lockers", access=EVERYTHING, snippets=True))
+    finally:
+        await index.close()
+    assert plain[0].snippet == "" and plain[0].text == shown[0].text
+    assert "**Lockers**" in shown[0].snippet

@@ -3,6 +3,7 @@ decoder over whole network reads, tokens of one read merged into one delta, and 
 (LLM_STREAM_BATCH_MS) between reads."""
 
 import json
+import time
 
 import pytest
 from django.test import AsyncClient
@@ -99,3 +100,17 @@ async def test_pacing_gathers_tokens_into_fewer_deltas(kb, llm, settings):  # no
         answers[pause] = deltas
     assert "".join(answers[0]) == "".join(answers[100])
     assert len(answers[100]) <= 8 < len(answers[0])
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_no_pause_once_the_answer_has_finished(kb, llm, settings):  # noqa: F811
+    """Pacing waits between reads of tokens, never after the last one: the finish, usage and
+    end of stream follow at once, so a paced answer ends as soon as the model's does."""
+    llm.set_latency(ttft=0.0, chunks=3, chunk_interval=0.01)
+    settings.LLM_STREAM_BATCH_MS = 1000
+    started = time.monotonic()
+    status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
+    elapsed = time.monotonic() - started
+    assert status == 200 and "".join(e.get("delta", "") for e in events)
+    # One pause after the first delta (1 s), none after the finish (another 1 s before the fix).
+    assert 1.0 <= elapsed < 1.7, elapsed

@@ -105,7 +105,9 @@ async def relay(response: httpx2.Response, close) -> AsyncIterator[AnswerChunk]:
                 continue
             yielded = loop.time()
             yield chunk
-            if pause:  # let the next tokens gather in the socket buffer: one read for several
+            # Let the next tokens gather in the socket buffer: one read for several. Not once
+            # the answer has finished: only the usage and the end are left, and they are due now.
+            if pause and not (reader.done or chunk.finish_reason):
                 await asyncio.sleep(max(0.0, yielded + pause - loop.time()))
     except AnswerError:
         raise

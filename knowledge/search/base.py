@@ -77,6 +77,9 @@ class SearchQuery:
     top: int = 5
     vector: tuple[float, ...] | None = None
     mode: str = "text"  # text, vectors, hybrid
+    # Highlighted excerpts (SearchHit.snippet) for people reading results; the chat does not
+    # show them, and on the embedded index they cost a third of a query.
+    snippets: bool = False
 
 
 @dataclass(frozen=True)

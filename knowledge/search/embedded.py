@@ -237,10 +237,11 @@ class EmbeddedSearchBackend:
         if not match:
             return []
         where, params = self._filters(query)
+        # snippet() runs for every match before the sort, not just the top few: only on request.
+        snippet = "snippet(chunks_fts, 1, '**', '**', '…', 24)" if query.snippets else "''"
         rows = conn.execute(
             "SELECT c.document_id, c.ordinal, f.title, f.text, c.citation, c.label, c.collection, "
-            "bm25(chunks_fts, 2.0, 1.0) AS rank, "
-            "snippet(chunks_fts, 1, '**', '**', '…', 24) "
+            f"bm25(chunks_fts, 2.0, 1.0) AS rank, {snippet} "
             "FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
             f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
             [match, *params, query.top],

@@ -49,6 +49,8 @@ class Command(BaseCommand):
     async def _search(access, query, collection, top):
         async with backend() as index:
             hits = await index.search(
-                SearchQuery(text=query, access=access, collection=collection, top=top)
+                SearchQuery(
+                    text=query, access=access, collection=collection, top=top, snippets=True
+                )
             )
         return hits
