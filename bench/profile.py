@@ -23,11 +23,8 @@ CALL_SITES = {
     ),
     "openai SDK request start (client.post)": ("openai/_base_client.py:AsyncAPIClient.post",),
     "upstream stream relay (chat/llm/stream_relay.py:relay)": ("chat/llm/stream_relay.py:relay",),
-    "DB: store questions, group-committed (chat/store.py:store_questions)": (
-        "chat/store.py:store_questions",
-    ),
-    "DB: store answers, group-committed (chat/store.py:store_answers)": (
-        "chat/store.py:store_answers",
+    "DB: questions and answers, group-committed (chat/store.py:store_turns)": (
+        "chat/store.py:store_turns",
     ),
     "DB: new SQLite connection per call (get_new_connection)": (
         "django/db/backends/sqlite3/base.py:DatabaseWrapper.get_new_connection",

@@ -60,7 +60,7 @@ def chat_stream(request):
         return JsonResponse({"error": exc.message}, status=exc.status)
     access = access_for_sync(request.user)
     question = store.Question(chat, request.user, request.session.session_key)
-    (opened,) = store.store_questions([question])
+    (opened,) = store.store_turns([question])
     if isinstance(opened, ProtocolError):
         return JsonResponse({"error": opened.message}, status=opened.status)
     conversation_id, history = opened

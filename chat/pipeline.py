@@ -64,7 +64,7 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
     started = time.perf_counter()
     if access is None:
         access = await access_for(user)
-    conversation_id, history = await store.questions.get().submit(
+    conversation_id, history = await store.turns.get().submit(
         store.Question(request, user, session_key)
     )
     history = trim_history(history, settings.CHAT_HISTORY_TOKEN_BUDGET)
@@ -235,7 +235,7 @@ async def _save_answer(turn: Turn, answer: str, state: dict) -> None:
         "error": state["error"] if not answer else "",
     }
     try:
-        turn.message_id = await store.answers.get().submit(fields)
+        turn.message_id = await store.turns.get().submit(store.Answer(fields))
     except Exception:  # the user already has the answer; losing the record must not crash
         log.exception("could not save the answer of conversation %s", turn.conversation_id)
 

@@ -1,5 +1,10 @@
-"""The chat turn's database writes, group-committed (ragsite/group_commit.py): the questions of
-concurrent chats go in one transaction, their answers in another."""
+"""The chat turn's database writes, group-committed (ragsite/group_commit.py): the questions and
+answers of concurrent chats go to the database together, in one transaction and two or three
+statements, whatever their number.
+
+A conversation's updated_at moves when a question arrives (a new conversation is inserted with
+it; a continued one is touched), not again when its answer is stored a second later.
+"""
 
 from dataclasses import dataclass
 
@@ -18,6 +23,13 @@ class Question:
     request: ChatRequest
     user: object
     session_key: str | None
+
+
+@dataclass
+class Answer:
+    """The assistant message's fields (conversation_id, content, context, ...)."""
+
+    fields: dict
 
 
 def _conversation_for(question: Question) -> tuple[Conversation, list[dict], list[dict]]:
@@ -44,41 +56,37 @@ def _conversation_for(question: Question) -> tuple[Conversation, list[dict], lis
     return conversation, list(request.messages[:-1]), list(request.messages)
 
 
-def store_questions(questions: list[Question]) -> list:
-    """Per question: (conversation id, history), or the ProtocolError that refused it."""
-    results, started, messages = [], [], []
+def store_turns(items: list[Question | Answer]) -> list:
+    """Per Question: (conversation id, history), or the ProtocolError that refused it. Per
+    Answer: the new message's id. (A chat's answer always comes in a later batch than its
+    question: it is submitted once the question is stored.)"""
+    results, started, continued, messages = [], [], [], []
     try:
         with transaction.atomic():
-            for question in questions:
+            for item in items:
+                if isinstance(item, Answer):
+                    message = Message(role=Message.Role.ASSISTANT, **item.fields)
+                    messages.append(message)
+                    results.append(message)  # its id once inserted
+                    continue
                 try:
-                    conversation, history, new = _conversation_for(question)
+                    conversation, history, new = _conversation_for(item)
                 except ProtocolError as exc:
                     results.append(exc)
                     continue
                 if conversation._state.adding:
                     started.append(conversation)
+                else:
+                    continued.append(conversation.pk)
                 messages += [Message(conversation=conversation, **m) for m in new]
                 results.append((conversation.pk, history))
             Conversation.objects.bulk_create(started)
+            if continued:
+                Conversation.objects.filter(pk__in=continued).update(updated_at=timezone.now())
             Message.objects.bulk_create(messages)
-        return results
+        return [r.pk if isinstance(r, Message) else r for r in results]
     finally:
         release_db()
 
 
-def store_answers(answers: list[dict]) -> list[int]:
-    """Per answer (Message fields): the new message's id."""
-    try:
-        with transaction.atomic():
-            messages = Message.objects.bulk_create(
-                [Message(role=Message.Role.ASSISTANT, **fields) for fields in answers]
-            )
-            touched = {fields["conversation_id"] for fields in answers}
-            Conversation.objects.filter(pk__in=touched).update(updated_at=timezone.now())
-        return [message.pk for message in messages]
-    finally:
-        release_db()
-
-
-questions = per_loop(store_questions)
-answers = per_loop(store_answers)
+turns = per_loop(store_turns)
