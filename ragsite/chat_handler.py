@@ -44,23 +44,33 @@ class ChatAPIHandler(ASGIHandler):
             if request is None:
                 await self.send_response(error_response, send)
                 return
-            try:
-                try:
-                    async with asyncio.TaskGroup() as group:
-                        # A client that goes away cancels the response and the upstream stream.
-                        group.create_task(self.listen_for_disconnect(receive))
-                        await self.send_response(await self.run_get_response(request), send)
-                        raise _Done
-                except* (_Done, RequestAborted):
-                    pass
-            except BaseExceptionGroup as group:
-                if len(group.exceptions) == 1:
-                    raise group.exceptions[0] from None
+            await self.respond(request, receive, send)
+
+    async def respond(self, request, receive, send):
+        """Send the response; a client that goes away cancels it, and with it the upstream
+        stream. Django runs this in a TaskGroup that it ends by raising an exception: per
+        request an ExceptionGroup, a traceback and frames in reference cycles, which only the
+        garbage collector frees (bench/results/fixes.md). Here a callback cancels instead."""
+        handler = asyncio.current_task()
+        gone = False
+
+        def on_listener_done(listener: asyncio.Task) -> None:
+            nonlocal gone
+            if not listener.cancelled() and isinstance(listener.exception(), RequestAborted):
+                gone = True
+                handler.cancel()
+
+        listener = asyncio.create_task(self.listen_for_disconnect(receive))
+        listener.add_done_callback(on_listener_done)
+        try:
+            await self.send_response(await self.run_get_response(request), send)
+        except asyncio.CancelledError:
+            # Our own cancel ends quietly; anyone else's (server shutdown) goes on up.
+            if not gone or handler.uncancel() > 0:
                 raise
-
-
-class _Done(Exception):
-    """Ends the task group (and its disconnect listener) once the response is sent."""
+        finally:
+            listener.remove_done_callback(on_listener_done)
+            listener.cancel()
 
 
 CHAT_API_PATHS = frozenset({"/chat", "/chat/stream"})

@@ -8,6 +8,7 @@ import functools
 import json
 from collections.abc import AsyncIterator
 
+import httpx2
 import openai
 from django.conf import settings
 
@@ -126,18 +127,16 @@ class OpenAIAnswerer:
         # client.post, not chat.completions.create: create() re-walks the whole prompt through
         # the SDK's TypedDict transform (about 1 ms per chat) and then parses every token into
         # pydantic objects. The SDK still authenticates, retries and maps errors; the body is
-        # read raw (stream_relay.py).
+        # read raw (stream_relay.py). cast_to the HTTP response: the SDK hands it over as is,
+        # where an AsyncStream would hold it in a reference cycle (its unstarted generator)
+        # that only the garbage collector frees.
         try:
-            stream = await self.client.post(
-                "/chat/completions",
-                body=body,
-                cast_to=object,
-                stream=True,
-                stream_cls=openai.AsyncStream[object],
+            response = await self.client.post(
+                "/chat/completions", body=body, cast_to=httpx2.Response, stream=True
             )
         except openai.OpenAIError as exc:
             raise map_error(exc) from exc
-        return relay(stream.response, stream.close)
+        return relay(response, response.aclose)
 
     async def followup_questions(
         self, question: str, answer: str, passages: list[SearchHit]
