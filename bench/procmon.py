@@ -63,6 +63,8 @@ class Monitor:
         self.peak_threads = 0
         self.peak_processes = 0
         self.samples = 0
+        self.started = time.monotonic()
+        self.rss_series: list[tuple[float, float]] = []  # (seconds, MB), about once a second
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -82,6 +84,9 @@ class Monitor:
             threads += st.get("Threads", 0)
             n += 1
         self.peak_rss_kb = max(self.peak_rss_kb, rss)
+        elapsed = time.monotonic() - self.started
+        if not self.rss_series or elapsed - self.rss_series[-1][0] >= 1.0:
+            self.rss_series.append((round(elapsed, 1), round(rss / 1024, 1)))
         self.peak_threads = max(self.peak_threads, threads)
         self.peak_processes = max(self.peak_processes, n)
         self.samples += 1

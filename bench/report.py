@@ -172,6 +172,16 @@ def markdown(data: dict) -> str:
                 f"| {t['target']} | {_fmt(t['value'], 2)} | {t['threshold']} | "
                 f"{'pass' if t['pass'] else '**miss**'}{note} |"
             )
+    soak = data.get("soak")
+    if soak:
+        lines += [
+            "",
+            f"Memory soak: ragsite over HTTP at C={soak['concurrency']} for "
+            f"{soak['seconds']:.0f} s, {_fmt(soak['chats_per_s'])} chats/s, "
+            f"{soak['errors']} errors; RSS "
+            f"{soak['rss_mb'][0][1]} MB at the start, {soak['rss_mb'][-1][1]} MB at the end, "
+            f"{soak['rss_growth_mb_per_min']} MB per minute over the second half.",
+        ]
     return "\n".join(lines) + "\n"
 
 

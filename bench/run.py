@@ -399,9 +399,42 @@ class Bench:
             pool.shutdown()
             for proc, _ in launched.values():
                 stop(proc)
+        if a.soak:
+            self.soak(a.soak, 2 if a.quick else 200)
         if a.profile:
             self.profile(a.profile_c)
         return self.report(time.monotonic() - t0)
+
+    def soak(self, seconds: float, c: int = 200) -> None:
+        """One long run at C: does the server's memory level off? (The sweep's 20 s windows
+        are too short to see garbage piling up between full collections.)"""
+        port = free_port()
+        server = self.start_server("async", port)
+        log(f"soak: ragsite over HTTP at C={c} for {seconds:.0f} s")
+        try:
+            with Monitor(server.pid) as mon:
+                result = self.loadgen(
+                    "http", f"http://127.0.0.1:{port}", c, duration=seconds,
+                    warmup=min(5.0, seconds / 4),
+                )  # fmt: skip
+        finally:
+            stop(server)
+        series = mon.rss_series
+        half = [mb for t, mb in series if t >= series[-1][0] / 2]
+        self.soak_result = {
+            "concurrency": c,
+            "seconds": seconds,
+            "chats_per_s": result["chats_per_s"],
+            "errors": result["errors"],
+            "rss_mb": series,
+            # Growth over the second half, per minute: about 0 when memory has levelled off.
+            "rss_growth_mb_per_min": round((half[-1] - half[0]) / max(seconds / 2, 1) * 60, 1),
+        }
+        log(
+            f"  {result['chats_per_s']} chats/s, {result['errors']} errors, RSS "
+            f"{series[0][1]} → {series[-1][1]} MB, second half "
+            f"{self.soak_result['rss_growth_mb_per_min']} MB/min"
+        )
 
     def profile(self, c: int, variant: str = "", suffix: str = "") -> None:
         """py-spy record --gil (collapsed stacks) and py-spy dump of ragsite under load."""
@@ -478,6 +511,7 @@ class Bench:
             },
             "runs": self.runs,
             "failures": self.failures,
+            "soak": getattr(self, "soak_result", None),
         }
         rep.annotate(data)
         (self.out / "results.json").write_text(json.dumps(data, indent=1) + "\n")
@@ -512,18 +546,26 @@ def parse_args(argv=None):
         help="until this many s into the sweep, a run that shared the cores is repeated once",
     )
     p.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help="length of the memory soak run at C=200 (default 120 in a full sweep; 0: none)",
+    )
+    p.add_argument(
         "--focus",
         type=int,
         metavar="C",
         help="only the ceiling and ragsite over HTTP at this C (for before/after runs of a fix)",
     )
     args = p.parse_args(argv)
+    asked_soak = args.soak
     if args.quick:
         args.http_c, args.sync_c, args.ws = [2], [2], [(6, 2, 1.0, 0.2)]
         args.duration, args.warmup, args.chat_timeout, args.settle = 1.0, 0.2, 20.0, 0.2
         args.upstream, args.sync_workers = QUICK_UPSTREAM, 1
         args.variants, args.variant_c, args.profile_c, args.profile_seconds = [], 2, 2, 2
         args.experiments = []
+        args.soak = 2.0 if args.soak is None else args.soak
     else:
         args.http_c, args.sync_c = [1, 50, 200, 500, 1000], [1, 50, 200]
         # (open, answering, duration, warm-up): at 500 answering one wave of chats takes longer
@@ -539,9 +581,11 @@ def parse_args(argv=None):
             "LLM_HTTP_CLIENT=httpx",
         ]  # fmt: skip
         args.profile_c, args.profile_seconds = 200, 15
+        args.soak = args.soak if args.soak is not None else 120
     if args.focus:
         args.http_c, args.sync_c, args.ws = [args.focus], [], []
         args.variants, args.experiments, args.profile_c = [], [], args.focus
+        args.soak = asked_soak or 0
     args.ws_open = max((w[0] for w in args.ws), default=0)
     args.ws_active = max((w[1] for w in args.ws), default=0)
     return args

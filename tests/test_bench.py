@@ -60,8 +60,12 @@ def test_quick_sweep_completes_every_chat_and_reports_every_figure(tmp_path):
     assert "rss_kb_per_idle_socket" in ws
     assert runs[("sync", "http")]["server_processes"] == 2  # gunicorn master + 1 worker
     assert data["meta"]["quick"] is True
+    soak = data["soak"]  # the memory soak: RSS over time, and its growth
+    assert soak["errors"] == 0 and soak["chats_per_s"] > 0 and len(soak["rss_mb"]) >= 2
+    assert isinstance(soak["rss_growth_mb_per_min"], float)
     assert any(t["target"].startswith("websocket") for t in data["targets"])
     table = (tmp_path / "table.md").read_text()
+    assert "Memory soak:" in table
     assert "| ragsite http | 2 |" in table and "| sync baseline http | 2 |" in table
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
