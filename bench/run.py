@@ -100,7 +100,7 @@ def git_state() -> dict:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
         return done.stdout.strip()
 
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines()]
+    changed = [line[3:] for line in git("status", "--porcelain", "-uno").splitlines()]
     return {
         "head": git("rev-parse", "--short", "HEAD"),
         "uncommitted": [p for p in changed if not p.startswith(("bench/", "tests/test_bench"))],
