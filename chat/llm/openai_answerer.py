@@ -136,7 +136,7 @@ class OpenAIAnswerer:
             )
         except openai.OpenAIError as exc:
             raise map_error(exc) from exc
-        return relay(response, response.aclose)
+        return relay(response)
 
     async def followup_questions(
         self, question: str, answer: str, passages: list[SearchHit]

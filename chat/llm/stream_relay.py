@@ -93,8 +93,8 @@ class EventReader:
         return batch
 
 
-async def relay(response: httpx2.Response, close) -> AsyncIterator[AnswerChunk]:
-    """The chunks of the streamed `response`; `close` (the SDK stream's) ends it."""
+async def relay(response: httpx2.Response) -> AsyncIterator[AnswerChunk]:
+    """The chunks of the streamed `response`, which is closed when they end or stop."""
     reader = EventReader()
     pause = settings.LLM_STREAM_BATCH_MS / 1000
     loop = asyncio.get_running_loop()
@@ -117,4 +117,4 @@ async def relay(response: httpx2.Response, close) -> AsyncIterator[AnswerChunk]:
         log.warning("answer stream interrupted: %r", exc)
         raise AnswerError(INTERRUPTED, 502) from exc
     finally:
-        await close()
+        await response.aclose()
