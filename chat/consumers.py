@@ -5,7 +5,6 @@ A socket follows the conversations it chats in (or names with a `follow` frame):
 on another socket of the same owner reach it too, through the channel layer (chat/mirror.py)."""
 
 import asyncio
-import json
 import logging
 import uuid
 from contextlib import aclosing
@@ -18,7 +17,7 @@ from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.mirror import Mirror, group_name
 from chat.models import Conversation
-from chat.protocol import ProtocolError, parse_request
+from chat.protocol import ProtocolError, decode, encode_text, parse_request
 from ragsite.middleware import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def send_json(self, event: dict) -> None:
         if not self.gone:
-            await self.send(text_data=json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+            await self.send(text_data=encode_text(event))
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None:
@@ -95,7 +94,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            frame = json.loads(text_data)
+            frame = decode(text_data)
         except ValueError:
             await self.send_json({"error": "The frame is not valid JSON."})
             return

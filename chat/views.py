@@ -1,6 +1,5 @@
 """Server-rendered pages: the chat page, a cited passage inside its document, feedback."""
 
-import json
 import uuid
 
 from asgiref.sync import sync_to_async
@@ -11,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from chat.api import json_error
 from chat.models import Conversation, Feedback, Message
+from chat.protocol import decode
 from chat.render import render_answer
 from knowledge.access import access_for, can_read
 from knowledge.models import Document
@@ -92,7 +92,7 @@ async def feedback(request):
     """Thumbs up or down (and a comment) on an answer the caller received."""
     user = request.user = await request.auser()  # templates read request.user
     try:
-        data = json.loads(request.body)
+        data = decode(request.body)
         message_id = int(data["message_id"])
         helpful = data["helpful"]
         comment = data.get("comment", "")

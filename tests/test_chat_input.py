@@ -15,6 +15,9 @@ LONG = ask("x" * 4001)
 
 BAD_BODIES = [
     ("not json", b"{nope", 400, "not valid JSON"),
+    # Python's json module raises RecursionError here, not ValueError: once a 500.
+    ("nested too deep", b"[" * 50_000, 400, "not valid JSON"),
+    ("not utf-8", b'{"messages": [{"role": "user", "content": "\xff"}]}', 400, "not valid JSON"),
     ("array", b"[1, 2]", 400, "must be a JSON object"),
     ("string", b'"hello"', 400, "must be a JSON object"),
     ("missing messages", b"{}", 400, "'messages' must be a non-empty list"),
@@ -105,6 +108,7 @@ async def test_get_is_method_not_allowed(endpoint):
 
 BAD_FRAMES = [
     ("not json", "{nope", "not valid JSON"),
+    ("nested too deep", "[" * 50_000, "not valid JSON"),
     ("no type", json.dumps(ask("q")), '"type"'),
     ("wrong type", json.dumps({"type": "shout"}), '"type"'),
     ("array", "[1]", '"type"'),

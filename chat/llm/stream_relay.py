@@ -12,11 +12,11 @@ server is idle.
 """
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 
 import httpx2
+import orjson
 from django.conf import settings
 from openai._streaming import SSEDecoder, _SSELineDecoder
 
@@ -86,7 +86,7 @@ class EventReader:
                 self.done = True
                 continue
             try:
-                batch.add(json.loads(sse.data))
+                batch.add(orjson.loads(sse.data))
             except ValueError:
                 log.warning("the language model sent an unreadable event: %.200r", sse.data)
                 raise AnswerError(INTERRUPTED, 502) from None
