@@ -1,5 +1,5 @@
 """GC_TUNING (ragsite/gc_tuning.py): a server process freezes its start-up objects out of the
-garbage collector and makes full collections rare; GC_TUNING=false keeps Python's defaults."""
+garbage collector and makes collections rarer; GC_TUNING=false keeps Python's defaults."""
 
 import json
 import os
@@ -32,7 +32,8 @@ def _load_asgi(tmp_path, tuning: str | None):
 
 def test_the_server_freezes_start_up_objects_and_makes_full_collections_rare(tmp_path):
     defaults, threshold, frozen = _load_asgi(tmp_path, None)
-    assert threshold[:2] == defaults[:2]  # young collections as Python does them
+    assert threshold[0] == 10_000 > defaults[0]  # young collections less often
+    assert threshold[1] == defaults[1]
     assert threshold[2] == 1000 > defaults[2]
     assert frozen > 50_000  # Django, the SDKs, the app: out of every full collection
 

@@ -2,14 +2,17 @@
 decoder over whole network reads, tokens of one read merged into one delta, and optional pacing
 (LLM_STREAM_BATCH_MS) between reads."""
 
+import asyncio
 import json
 import time
 
+import httpx2
 import pytest
 from django.test import AsyncClient
 
 from chat.llm.base import AnswerError
-from chat.llm.stream_relay import EventBatch, EventReader
+from chat.llm.openai_answerer import OpenAIAnswerer
+from chat.llm.stream_relay import EventBatch, EventReader, gather_tokens, relay, upstream_transport
 from tests.chat_helpers import ask, stream_events
 from tests.test_llm import QUESTION, configure, kb  # noqa: F401  (kb is a fixture)
 
@@ -114,3 +117,49 @@ async def test_no_pause_once_the_answer_has_finished(kb, llm, settings):  # noqa
     assert status == 200 and "".join(e.get("delta", "") for e in events)
     # One pause after the first delta (1 s), none after the finish (another 1 s before the fix).
     assert 1.0 <= elapsed < 1.7, elapsed
+
+
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+async def test_the_upstream_socket_is_not_read_while_tokens_gather(llm, settings, http_client):
+    """Under aiohttp (the default) a pause stops reading the upstream socket, so the kernel
+    gathers the tokens for one read; reading resumes after it, even when it is cancelled.
+    This also pins the private path to the socket: an SDK upgrade that moves it fails here."""
+    settings.LLM_HTTP_CLIENT = http_client
+    llm.set_latency(ttft=0.0, chunks=20, chunk_interval=0.01)
+    answerer = OpenAIAnswerer()
+    try:
+        body = {"model": answerer.model, "messages": [{"role": "user", "content": QUESTION}]}
+
+        async def request():
+            return await answerer.client.post(
+                "/chat/completions", body={**body, "stream": True}, cast_to=httpx2.Response,
+                stream=True,
+            )  # fmt: skip
+
+        settings.LLM_STREAM_BATCH_MS = 0
+        unpaused = "".join([chunk.delta async for chunk in relay(await request())])
+        settings.LLM_STREAM_BATCH_MS = 50
+        response = await request()
+        transport = upstream_transport(response)
+        if http_client == "httpx":
+            assert transport is None
+            await gather_tokens(response, 0.01)  # a plain pause
+        else:
+            assert transport.is_reading()
+            pausing = asyncio.create_task(gather_tokens(response, 0.3))
+            await asyncio.sleep(0.1)
+            assert not transport.is_reading()
+            await pausing
+            assert transport.is_reading()
+            pausing = asyncio.create_task(gather_tokens(response, 5))
+            await asyncio.sleep(0.05)
+            pausing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pausing
+            assert transport.is_reading()
+        chunks = [chunk.delta async for chunk in relay(response)]
+        assert "".join(chunks) == unpaused  # none lost
+        if http_client == "aiohttp":  # (h11 hands over each chunk of the body on its own)
+            assert len(chunks) < 20
+    finally:
+        await answerer.close()
