@@ -189,11 +189,11 @@ class Bench:
         log(f"data prepared in {time.monotonic() - t:.1f}s at {self.work / 'data'}")
 
     def start_server(
-        self, kind: str, port: int, variant: str = "", wait: bool = True
+        self, kind: str, port: int, variant: str = "", wait: bool = True, root: Path = ROOT
     ) -> subprocess.Popen:
         """kind async: ragsite under uvicorn; variant is extra uvicorn flags, or "env:K=V,K=V"
         to run it with some settings switched back (a fix's before/after). kind sync: the
-        baseline."""
+        baseline. root: the checkout to serve (bench/ab.py serves several builds)."""
         logfile = open(self.logs / f"{kind}-{port}.log", "w")
         if kind == "async":
             overrides = {}
@@ -211,7 +211,7 @@ class Bench:
             env = self.env(DJANGO_SETTINGS_MODULE="bench.sync_settings")
         proc = subprocess.Popen(
             cmd,
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=logfile,
             stderr=subprocess.STDOUT,
@@ -591,12 +591,17 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def raise_nofile() -> None:
+    """Inherited by the servers and the load generator: 2,000 sockets each way."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 16384 if hard == resource.RLIM_INFINITY else min(16384, hard)
-    if soft < want:  # inherited by the servers and the load generator: 2,000 sockets each way
+    if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    raise_nofile()
     bench = Bench(args)
     try:
         bench.sweep()

@@ -98,3 +98,29 @@ def test_profile_summary_attributes_samples():
     assert sites["NDJSON encode per event (chat/protocol.py:encode)"] == 75.0
     assert dict(s["packages_self_pct"]) == {"json": 75.0, "ragsite app code": 25.0}
     assert dict(s["app_functions_inclusive_pct"])["chat/pipeline.py:_open_conversation"] == 25.0
+
+
+@pytest.mark.slow
+def test_side_by_side_ab_reports_a_ratio_per_build(tmp_path):
+    """bench/ab.py: two builds (here one checkout, one setting apart) served at once under the
+    same load; CPU per chat as a ratio to the first."""
+    out = tmp_path / "ab.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ab", "--quick", "--c", "2", "--rounds", "1"]
+        + ["--json", str(out), "paced=.", "unpaced=.|env:LLM_STREAM_BATCH_MS=0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["paced"]["ratio"] == 1.0 and summary["unpaced"]["ratio"] > 0
+    assert summary["paced"]["errors"] == summary["unpaced"]["errors"] == 0
+    assert summary["paced"]["chats_per_s"] > 0 and summary["unpaced"]["chats_per_s"] > 0
+    assert "unpaced: median" in done.stdout and "ratio to paced" in done.stdout
+
+
+def test_ab_refuses_a_path_that_is_not_a_checkout(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ab", f"x={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "is not a ragsite checkout" in done.stderr
