@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import httpx2
 import openai
+import orjson
 from django.conf import settings
 
 from chat.llm.base import AnswerChunk, Rewrite
@@ -129,10 +130,14 @@ class OpenAIAnswerer:
         # pydantic objects. The SDK still authenticates, retries and maps errors; the body is
         # read raw (stream_relay.py). cast_to the HTTP response: the SDK hands it over as is,
         # where an AsyncStream would hold it in a reference cycle (its unstarted generator)
-        # that only the garbage collector frees.
+        # that only the garbage collector frees. The body goes as bytes (orjson), which the
+        # SDK sends as they are, with its own JSON content type.
         try:
             response = await self.client.post(
-                "/chat/completions", body=body, cast_to=httpx2.Response, stream=True
+                "/chat/completions",
+                content=orjson.dumps(body),
+                cast_to=httpx2.Response,
+                stream=True,
             )
         except openai.OpenAIError as exc:
             raise map_error(exc) from exc
