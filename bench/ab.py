@@ -118,7 +118,7 @@ def summarise(rounds: list[dict], labels: list[str]) -> dict:
             "cpu_ms_per_chat": statistics.median(r[label]["cpu_ms_per_chat"] for r in rounds),
             "ratio": round(statistics.median(ratios), 3),
             "ratios": [round(x, 3) for x in ratios],
-            "chats_per_s": statistics.median(r[label]["chats_per_s"] for r in rounds),
+            "chats_per_s": round(statistics.median(r[label]["chats_per_s"] for r in rounds), 2),
             "errors": sum(r[label]["errors"] for r in rounds),
         }
     return out

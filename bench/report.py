@@ -50,6 +50,7 @@ def targets(data: dict) -> list[dict]:
     out = []
     a200, a500, a1000 = (_find(data, "async", "http", c) for c in (200, 500, 1000))
     s200 = _find(data, "sync", "http", 200)
+    sample200 = _find(data, "sample", "http", 200)
     ceil = _ceilings(data)
     if a200:
         out.append(
@@ -80,6 +81,20 @@ def targets(data: dict) -> list[dict]:
                 cpu is not None and cpu <= 5.0,
             )
         )
+        sample_cpu = sample200 and sample200.get("cpu_ms_per_chat")
+        if cpu and sample_cpu:
+            # "5 ms: half of what the sample apps spend on a bare relay", as a ratio to the
+            # bare relay measured in the same sweep (this machine's speed drifts).
+            ratio = round(cpu / sample_cpu, 2)
+            out.append(
+                _t(
+                    "CPU per chat ≤ 0.5 × the sample apps' bare relay (C=200, same sweep)",
+                    ratio,
+                    0.5,
+                    ratio <= 0.5,
+                    f"ragsite {cpu} ms, bare relay {sample_cpu} ms per chat",
+                )
+            )
     if a500:
         out.append(
             _t(
@@ -128,9 +143,12 @@ def _fmt(v, digits=1):
 
 
 def _label(r: dict) -> str:
-    name = {"ceiling": "ceiling (fake upstream)", "async": "ragsite", "sync": "sync baseline"}[
-        r["kind"]
-    ]
+    name = {
+        "ceiling": "ceiling (fake upstream)",
+        "async": "ragsite",
+        "sample": "sample apps' bare relay",
+        "sync": "sync baseline",
+    }[r["kind"]]
     if r["mode"] == "ws":
         name += f" ws ({r.get('ws_open_requested')} open)"
     elif r["kind"] != "ceiling":
@@ -195,6 +213,7 @@ def plot(data: dict, path: Path) -> None:
     series = [
         ("ceiling", "upstream", "ceiling: load generator → fake upstream", "0.5", "--"),
         ("async", "http", "ragsite (async, 1 uvicorn worker) HTTP", "tab:blue", "-"),
+        ("sample", "http", "sample apps' bare relay (FastAPI + SDK stream)", "tab:orange", "-."),
         ("sync", "http", "sync baseline (gunicorn, sync workers)", "tab:red", "-"),
     ]
     cs = sorted({r["concurrency"] for r in data["runs"]})

@@ -192,10 +192,15 @@ class Bench:
         self, kind: str, port: int, variant: str = "", wait: bool = True, root: Path = ROOT
     ) -> subprocess.Popen:
         """kind async: ragsite under uvicorn; variant is extra uvicorn flags, or "env:K=V,K=V"
-        to run it with some settings switched back (a fix's before/after). kind sync: the
-        baseline. root: the checkout to serve (bench/ab.py serves several builds)."""
+        to run it with some settings switched back (a fix's before/after). kind sample: the
+        sample apps' bare relay (bench/sample_app.py) under uvicorn. kind sync: the baseline.
+        root: the checkout to serve (bench/ab.py serves several builds)."""
         logfile = open(self.logs / f"{kind}-{port}.log", "w")
-        if kind == "async":
+        if kind == "sample":
+            cmd = [str(BIN / "uvicorn"), "bench.sample_app:app"]
+            cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+            env = self.env()
+        elif kind == "async":
             overrides = {}
             if variant.startswith("env:"):
                 overrides = dict(pair.split("=", 1) for pair in variant[4:].split(","))
@@ -224,7 +229,7 @@ class Bench:
         try:
             wait_port(port, proc)
             # Warm every worker (first-request imports, the tokenizer) before measuring.
-            warm = 2 if kind == "async" else 2 * self.args.sync_workers
+            warm = 2 * self.args.sync_workers if kind == "sync" else 2
             with ThreadPoolExecutor(warm) as pool:
                 list(pool.map(lambda _: post_chat(port), range(warm)))
         except BaseException:
@@ -388,6 +393,8 @@ class Bench:
                 self.measure("async", "http", a.variant_c, variant=variant)
             for overrides in a.experiments:
                 self.measure("async", "http", a.variant_c, variant=f"env:{overrides}")
+            for c in a.sample_c:
+                self.measure("sample", "http", c)
             for n_open, active, duration, warmup in a.ws:
                 self.measure(
                     "async", "ws", active, open=n_open, settle=a.settle, shared=shared["async"],
@@ -564,6 +571,7 @@ def parse_args(argv=None):
         args.duration, args.warmup, args.chat_timeout, args.settle = 1.0, 0.2, 20.0, 0.2
         args.upstream, args.sync_workers = QUICK_UPSTREAM, 1
         args.variants, args.variant_c, args.profile_c, args.profile_seconds = [], 2, 2, 2
+        args.sample_c = [2]
         args.experiments = []
         args.soak = 2.0 if args.soak is None else args.soak
     else:
@@ -574,6 +582,7 @@ def parse_args(argv=None):
         args.duration, args.warmup, args.chat_timeout, args.settle = 20.0, 6.0, 60.0, 3.0
         args.upstream, args.sync_workers = UPSTREAM, 4
         args.variants, args.variant_c = ["--loop asyncio --http h11"], 200
+        args.sample_c = [200, 500]  # the sample apps' bare relay: the CPU target's reference
         # The fixes that have a setting, switched off (or turned up) one at a time at C=200:
         # their before/after in the same run (the others' figures: bench/results/fixes.md).
         args.experiments = [] if args.no_experiments else [
@@ -585,6 +594,7 @@ def parse_args(argv=None):
     if args.focus:
         args.http_c, args.sync_c, args.ws = [args.focus], [], []
         args.variants, args.experiments, args.profile_c = [], [], args.focus
+        args.sample_c = [args.focus]
         args.soak = asked_soak or 0
     args.ws_open = max((w[0] for w in args.ws), default=0)
     args.ws_active = max((w[1] for w in args.ws), default=0)

@@ -15,6 +15,7 @@ import pytest
 
 from bench.loadgen import Chat, summarise
 from bench.profile import summarise as profile_summary
+from bench.report import targets
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_FIELDS = {
@@ -41,6 +42,7 @@ def test_quick_sweep_completes_every_chat_and_reports_every_figure(tmp_path):
         ("ceiling", "upstream"),
         ("async", "http"),
         ("async", "ws"),
+        ("sample", "http"),
         ("sync", "http"),
     }
     for key, run in runs.items():
@@ -51,7 +53,7 @@ def test_quick_sweep_completes_every_chat_and_reports_every_figure(tmp_path):
         assert run["deltas_per_chat"] >= 1, key
         assert run["ttft_p50_ms"] <= run["total_p50_ms"], key
         assert run["server_cpu_s"] > 0 and run["peak_rss_mb"] > 0 and run["peak_threads"] >= 1
-    for key in (("async", "http"), ("async", "ws"), ("sync", "http")):
+    for key in (("async", "http"), ("async", "ws"), ("sample", "http"), ("sync", "http")):
         assert runs[key]["ratio_to_ceiling"] > 0
         assert runs[key]["overhead_total_p50_ms"] is not None
     ws = runs[("async", "ws")]
@@ -67,6 +69,7 @@ def test_quick_sweep_completes_every_chat_and_reports_every_figure(tmp_path):
     table = (tmp_path / "table.md").read_text()
     assert "Memory soak:" in table
     assert "| ragsite http | 2 |" in table and "| sync baseline http | 2 |" in table
+    assert "| sample apps' bare relay http | 2 |" in table
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -124,3 +127,26 @@ def test_ab_refuses_a_path_that_is_not_a_checkout(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "is not a ragsite checkout" in done.stderr
+
+
+def _run(kind, c, cpu, **extra):
+    return {"kind": kind, "mode": "http", "concurrency": c, "variant": None, "errors": 0,
+            "chats_per_s": 100.0, "cpu_ms_per_chat": cpu, "ttft_p99_ms": 400.0,
+            "ttfb_p99_ms": 100.0, "ratio_to_ceiling": 0.93, **extra}  # fmt: skip
+
+
+@pytest.mark.parametrize(("ours", "passed"), [(5.3, True), (5.4, False)])
+def test_cpu_target_is_also_a_ratio_to_the_bare_relay_of_the_same_sweep(ours, passed):
+    data = {
+        "runs": [
+            _run("ceiling", 200, 1.5, ttft_p99_ms=310.0),
+            _run("async", 200, ours),
+            _run("sample", 200, 10.6),
+        ]
+    }
+    rows = {t["target"]: t for t in targets(data)}
+    absolute = rows["CPU per chat ≤ 5 ms (C=200, whole pipeline)"]
+    assert absolute["pass"] is False  # both figures are reported
+    relative = rows["CPU per chat ≤ 0.5 × the sample apps' bare relay (C=200, same sweep)"]
+    assert relative["value"] == round(ours / 10.6, 2) and relative["pass"] is passed
+    assert "bare relay 10.6 ms" in relative["note"]
