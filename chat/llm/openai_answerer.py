@@ -76,6 +76,8 @@ class OpenAIAnswerer:
         self.client = self._client.client
         self.model = chat_model()
         self.name = f"{settings.OPENAI_HOST}:{self.model}"
+        # Absolute, so the SDK does not join it to the base URL (two URL parses) per chat.
+        self.completions_url = str(self.client.base_url) + "chat/completions"
 
     async def close(self) -> None:
         await self._client.close()
@@ -134,7 +136,7 @@ class OpenAIAnswerer:
         # SDK sends as they are, with its own JSON content type.
         try:
             response = await self.client.post(
-                "/chat/completions",
+                self.completions_url,
                 content=orjson.dumps(body),
                 cast_to=httpx2.Response,
                 stream=True,
