@@ -389,12 +389,12 @@ class Bench:
                 shared[k] = (future.result(), launched[k][1])
             for c in a.http_c:
                 self.measure("async", "http", c, shared=shared["async"])
+                if c in a.sample_c:  # right after: the same minute of this drifting machine
+                    self.measure("sample", "http", c)
             for variant in a.variants:
                 self.measure("async", "http", a.variant_c, variant=variant)
             for overrides in a.experiments:
                 self.measure("async", "http", a.variant_c, variant=f"env:{overrides}")
-            for c in a.sample_c:
-                self.measure("sample", "http", c)
             for n_open, active, duration, warmup in a.ws:
                 self.measure(
                     "async", "ws", active, open=n_open, settle=a.settle, shared=shared["async"],
