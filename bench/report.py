@@ -279,7 +279,8 @@ def plot(data: dict, path: Path) -> None:
     left.legend(fontsize=7)
     right.legend(fontsize=7)
     fig.suptitle(
-        "ragsite concurrency: one async worker vs the ceiling and a sync WSGI baseline "
+        "ragsite concurrency: one async worker vs the ceiling, the sample apps' bare relay "
+        "and a sync WSGI baseline "
         f"({data['meta']['machine']['cpus']} shared cores)",
         fontsize=10,
     )
