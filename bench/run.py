@@ -1,6 +1,6 @@
 """The concurrency benchmark: ragsite (one uvicorn worker) against the ceiling and a sync baseline.
 
-    python -m bench.run                 # the full sweep (make bench), about 10 minutes
+    python -m bench.run                 # the full sweep (make bench), about 15 minutes
     python -m bench.run --profile       # ... plus py-spy profiles of ragsite at 200 concurrent
     python -m bench.run --quick --out /tmp/x   # a handful of chats: the harness's smoke test
 
@@ -11,6 +11,8 @@ apart) serves everything. For each concurrency C:
 * async     ragsite on its embedded default (SQLite, FTS5 index, OPENAI_HOST=compatible), one
             uvicorn worker, POST /chat/stream through the whole pipeline; websocket runs hold many
             open sockets while some answer;
+* sample    the sample apps' bare relay (bench/sample_app.py: FastAPI, the SDK's own stream), at
+            C=200 and 500 right after ragsite: the reference of the CPU target;
 * sync      the same Django project as a WSGI app (bench/sync_app.py) under gunicorn -w 4 sync.
 
 Each server run starts a fresh server process (clean peaks), sends two warm-up chats, then the
@@ -562,7 +564,7 @@ def parse_args(argv=None):
         "--focus",
         type=int,
         metavar="C",
-        help="only the ceiling and ragsite over HTTP at this C (for before/after runs of a fix)",
+        help="only the ceiling, ragsite and the bare relay over HTTP at this C",
     )
     args = p.parse_args(argv)
     asked_soak = args.soak
