@@ -198,18 +198,16 @@ class Bench:
         sample apps' bare relay (bench/sample_app.py) under uvicorn. kind sync: the baseline.
         root: the checkout to serve (bench/ab.py serves several builds)."""
         logfile = open(self.logs / f"{kind}-{port}.log", "w")
+        uvicorn = [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port)]
+        uvicorn.append("--no-access-log")
         if kind == "sample":
-            cmd = [str(BIN / "uvicorn"), "bench.sample_app:app"]
-            cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-            env = self.env()
+            cmd, env = [*uvicorn, "bench.sample_app:app"], self.env()
         elif kind == "async":
             overrides = {}
             if variant.startswith("env:"):
                 overrides = dict(pair.split("=", 1) for pair in variant[4:].split(","))
-            cmd = [str(BIN / "uvicorn"), "ragsite.asgi:application"]
-            cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
             flags = self.args.uvicorn_args if not variant or overrides else variant
-            cmd += flags.split()
+            cmd = [*uvicorn, *flags.split(), "ragsite.asgi:application"]
             env = self.env(**overrides)
         else:
             cmd = [str(BIN / "gunicorn"), "bench.sync_app:application"]

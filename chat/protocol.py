@@ -49,8 +49,8 @@ def parse_body(raw: bytes) -> dict:
             413,
         )
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:  # also invalid UTF-8, and nesting too deep to parse
+        data = decode(raw)
+    except ValueError:
         raise ProtocolError("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ProtocolError("The request body must be a JSON object.")
@@ -166,7 +166,8 @@ def encode_text(event: dict) -> str:
 
 
 def decode(text: str | bytes):
-    """A JSON document; ValueError when it is not one (including nesting too deep to parse)."""
+    """A JSON document; ValueError when it is not one (including invalid UTF-8 and nesting too
+    deep to parse, where Python's json raised RecursionError)."""
     return orjson.loads(text)
 
 

@@ -118,7 +118,9 @@ def network_reads(response: httpx2.Response) -> AsyncIterator[bytes]:
 async def gather_tokens(response: httpx2.Response, seconds: float) -> None:
     """Wait while the next tokens arrive, without reading them one by one meanwhile: every
     token is its own TCP segment, and each read costs the loop a wake-up, a parse and a
-    timer reset (about 6 % of a chat's CPU: step 11 in bench/results/fixes.md)."""
+    timer reset (about 6 % of a chat's CPU: step 11 in bench/results/fixes.md). The socket is
+    looked up at every pause, not once: an answer that ends without a finish reason hands its
+    connection back to the pool at the end of the body, and a pooled socket is not ours."""
     transport = upstream_transport(response)
     if transport is None or not transport.is_reading():
         await asyncio.sleep(seconds)
