@@ -161,7 +161,9 @@ def _label(r: dict) -> str:
 def markdown(data: dict) -> str:
     m = data["meta"]
     lines = [
-        f"Measured {m['when']} on {m['machine']['cpus']} cores (server, fake upstream and load "
+        f"Measured {m['when']} at {m.get('git', {}).get('head', '?')} on "
+        f"{m['machine']['cpus']} cores of {m['machine'].get('cpu_model', 'an unrecorded CPU')} "
+        "(server, fake upstream and load "
         f"generator share them); upstream: {m['upstream']['ttft']} s to the first token + "
         f"{m['upstream']['chunks']} chunks {m['upstream']['chunk_interval']} s apart "
         f"({m['upstream']['answer_s']} s per answer); {m['duration_s']} s closed loop per run, "

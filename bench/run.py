@@ -95,16 +95,29 @@ def stop(proc: subprocess.Popen | None, timeout: float = 15) -> None:
         proc.wait(5)
 
 
+def cpu_model() -> str:
+    """The processor, so that sweeps from different machines are not compared as equals."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def git_state() -> dict:
     """The commit measured, and the files that differed from it (others edit concurrently)."""
 
     def git(*args):
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
-        return done.stdout.strip()
+        return done.stdout
 
+    # Not stripped: porcelain's first column is often a space ("XY path").
     changed = [line[3:] for line in git("status", "--porcelain", "-uno").splitlines()]
     return {
-        "head": git("rev-parse", "--short", "HEAD"),
+        "head": git("rev-parse", "--short", "HEAD").strip(),
         "uncommitted": [p for p in changed if not p.startswith(("bench/", "tests/test_bench"))],
     }
 
@@ -504,6 +517,7 @@ class Bench:
                 "quick": a.quick,
                 "machine": {
                     "cpus": os.cpu_count(),
+                    "cpu_model": cpu_model(),
                     "python": platform.python_version(),
                     "platform": platform.platform(),
                 },
