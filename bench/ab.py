@@ -2,6 +2,7 @@
 
     python -m bench.ab "before=/tmp/old-checkout" "after=."
     python -m bench.ab "on=." "off=.|env:GC_TUNING=off" --c 100 --rounds 4
+    python -m bench.ab "before=/tmp/old-checkout" "after=." --mode ws   # over the websocket
 
 This machine's capacity drifts by 10-20 % from minute to minute, so two runs one after the other
 cannot show a 5 % step. Here every build runs at once, each with its own load generator at C
@@ -45,6 +46,8 @@ def main(argv=None) -> dict:
     p.add_argument("--c", type=int, default=100, help="concurrent chats per build")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--duration", type=float, default=20.0, help="seconds per round")
+    p.add_argument("--mode", choices=("http", "ws"), default="http", help="POST /chat/stream or "
+                   "/ws/chat/ (C sockets, all answering)")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="a handful of chats (the smoke test)")
     p.add_argument("--json", type=Path, help="also write the rounds here")
     a = p.parse_args(argv)
@@ -61,7 +64,7 @@ def main(argv=None) -> dict:
         bench.prepare_data()
         wait_port(int(bench.upstream_url.rsplit(":", 1)[1]), bench.upstream)
         for r in range(a.rounds):
-            rounds.append(one_round(bench, a.builds, a.c))
+            rounds.append(one_round(bench, a.builds, a.c, a.mode))
             log(f"round {r}: " + ", ".join(f"{k} {v['cpu_ms_per_chat']} ms/chat, "
                                            f"{v['chats_per_s']} chats/s, {v['errors']} errors"
                                            for k, v in rounds[-1].items()))  # fmt: skip
@@ -79,7 +82,7 @@ def main(argv=None) -> dict:
     return summary
 
 
-def one_round(bench: Bench, builds, c: int) -> dict:
+def one_round(bench: Bench, builds, c: int, mode: str = "http") -> dict:
     servers = []
     try:
         for label, root, variant in builds:
@@ -89,7 +92,8 @@ def one_round(bench: Bench, builds, c: int) -> dict:
         def load(server) -> dict:
             _, port, proc = server
             with Monitor(proc.pid) as mon:
-                out = bench.loadgen("http", f"http://127.0.0.1:{port}", c)
+                sockets = {"open": c, "settle": 0.5} if mode == "ws" else {}
+                out = bench.loadgen(mode, f"http://127.0.0.1:{port}", c, **sockets)
             out.update(mon.result())
             return out
 

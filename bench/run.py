@@ -423,6 +423,8 @@ class Bench:
             self.soak(a.soak, 2 if a.quick else 200)
         if a.profile:
             self.profile(a.profile_c)
+            if a.ws:
+                self.profile(a.profile_c, suffix="-ws", mode="ws")
         return self.report(time.monotonic() - t0)
 
     def soak(self, seconds: float, c: int = 200) -> None:
@@ -456,19 +458,20 @@ class Bench:
             f"{self.soak_result['rss_growth_mb_per_min']} MB/min"
         )
 
-    def profile(self, c: int, variant: str = "", suffix: str = "") -> None:
+    def profile(self, c: int, variant: str = "", suffix: str = "", mode: str = "http") -> None:
         """py-spy record --gil (collapsed stacks) and py-spy dump of ragsite under load."""
         from bench import profile as prof
 
         port = free_port()
         server = self.start_server("async", port, variant)
         url = f"http://127.0.0.1:{port}"
-        log(f"profile: py-spy on ragsite {variant} at C={c}")
+        log(f"profile: py-spy on ragsite {variant} over {mode} at C={c}")
         a = self.args
+        sockets = ["--open", str(c), "--settle", "0.5"] if mode == "ws" else []
         load = subprocess.Popen(
-            [PY, "-m", "bench.loadgen", "--mode", "http", "--url", url, "--concurrency", str(c)]
+            [PY, "-m", "bench.loadgen", "--mode", mode, "--url", url, "--concurrency", str(c)]
             + ["--duration", str(a.profile_seconds + 8), "--warmup", "3"]
-            + ["--timeout", str(a.chat_timeout)],
+            + ["--timeout", str(a.chat_timeout), *sockets],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -502,6 +505,7 @@ class Bench:
         summary = prof.summarise(raw.read_text())
         summary["load"] = json.loads(out.strip().splitlines()[-1]) if out.strip() else err[-500:]
         summary["server"] = variant or "ragsite.asgi (as shipped)"
+        summary["mode"] = mode
         (self.out / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
         (self.out / f"{name}.md").write_text(prof.markdown(summary))
         log(f"profile written to {self.out}/{name}.*")

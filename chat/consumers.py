@@ -1,8 +1,9 @@
 """The chat websocket (/ws/chat/): the same request and events as HTTP, one answer at a time per
 socket, cancellable, and bad frames answered with an error frame while the socket stays open.
 
-A socket follows the conversations it chats in (or names with a `follow` frame): answers streamed
-on another socket of the same owner reach it too, through the channel layer (chat/mirror.py)."""
+A socket follows the conversations it chats in (or names with a `follow` frame), its ten most
+recent: answers streamed on another socket of the same owner reach it too, through the channel
+layer (chat/mirror.py)."""
 
 import asyncio
 import logging
@@ -22,13 +23,16 @@ from ragsite.middleware import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
+# A socket shows one conversation at a time; a long-lived one that starts many must not keep a
+# channel-layer membership for each of them.
+MAX_FOLLOWED = 10
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.answering: asyncio.Task | None = None
         self.gone = False
-        self.following: set[str] = set()
+        self.following: dict[str, None] = {}  # group names, least recently used first
         user = self.scope.get("user")
         if not (user and user.is_authenticated) and not settings.CHAT_ALLOW_ANONYMOUS:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -41,28 +45,42 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task], timeout=5)
-        for group in getattr(self, "following", ()):
-            try:
-                await self.channel_layer.group_discard(group, self.channel_name)
-            except Exception:  # the layer is down; its group entries expire on their own
-                log.warning("could not leave %s", group)
+        for group in list(getattr(self, "following", ())):
+            await self._leave(group)
 
     async def _follow(self, conversation_id) -> None:
         group = group_name(conversation_id)
-        if group in self.following or self.channel_layer is None:
+        if self.channel_layer is None:
+            return
+        if group in self.following:
+            self.following[group] = self.following.pop(group)  # now the most recent
             return
         try:
             await self.channel_layer.group_add(group, self.channel_name)
-            self.following.add(group)
         except Exception as exc:
             log.warning("channel layer unavailable, cannot follow %s: %r", group, exc)
+            return
+        self.following[group] = None
+        while len(self.following) > MAX_FOLLOWED:
+            await self._leave(next(iter(self.following)))
+
+    async def _leave(self, group: str) -> None:
+        self.following.pop(group, None)
+        try:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception:  # the layer is down; its group entries expire on their own
+            log.warning("could not leave %s", group)
 
     async def conversation_events(self, message):
         """Events of an answer streaming on another socket of this conversation."""
         if message.get("origin") == self.channel_name:
             return
-        for event in message["events"]:
-            await self.send_json(event)
+        # "events" (dicts): what a worker of an older release sends during a rolling upgrade.
+        frames = message.get("frames") or [encode_text(e) for e in message.get("events", ())]
+        for frame in frames:
+            if self.gone:
+                return
+            await self.send(text_data=frame)
 
     async def _follow_frame(self, frame) -> None:
         try:

@@ -39,3 +39,16 @@ async def test_expired_messages_are_still_dropped():
     await layer.send(channel, {"type": "old"})
     layer._clean_expired()
     assert channel not in layer.channels and channel not in layer.groups.get("g", {})
+
+
+async def test_it_says_whether_anyone_else_is_in_a_group():
+    layer = InMemoryChannelLayer()
+    me, you = await layer.new_channel(), await layer.new_channel()
+    assert not layer.has_other_members("g", me)
+    await layer.group_add("g", me)
+    assert not layer.has_other_members("g", me)
+    assert layer.has_other_members("g", you)  # a sender outside the group
+    await layer.group_add("g", you)
+    assert layer.has_other_members("g", me)
+    await layer.group_discard("g", you)
+    assert not layer.has_other_members("g", me)

@@ -82,6 +82,58 @@ async def test_an_answer_streams_to_every_socket_on_the_conversation(kb, make_us
         await socket.disconnect()
 
 
+async def test_a_socket_follows_its_ten_latest_conversations(kb, make_user):
+    from channels.layers import get_channel_layer
+
+    from chat.consumers import MAX_FOLLOWED
+    from chat.mirror import group_name
+    from chat.models import Conversation
+
+    alice = await sync_to_async(make_user)("alice")
+    socket, _, _ = await ws_connect(cookie=await _cookie_for(alice))
+    ids = [str((await Conversation.objects.acreate(owner=alice)).pk) for _ in range(12)]
+    for state in [*ids, ids[0]]:  # the first one again: it becomes the most recent
+        await socket.send_to(text_data=json.dumps({"type": "follow", "session_state": state}))
+        assert json.loads(await socket.receive_from(timeout=5))["type"] == "following"
+    assert MAX_FOLLOWED == 10
+    layer = get_channel_layer()
+    # What a worker of the previous release sends: events as objects, not encoded frames.
+    message = {"type": "conversation.events", "origin": "another-socket"}
+    for dropped in ids[1:3]:  # the least recently followed left the layer's groups
+        await layer.group_send(group_name(dropped), {**message, "events": [{"delta": "x"}]})
+        assert await socket.receive_nothing(timeout=0.2)
+    for kept in (ids[0], ids[3], ids[11]):
+        await layer.group_send(group_name(kept), {**message, "events": [{"delta": kept}]})
+        assert json.loads(await socket.receive_from(timeout=5)) == {"delta": kept}
+    await layer.group_send(group_name(ids[11]), {**message, "frames": ['{"delta":"as is"}']})
+    assert await socket.receive_from(timeout=5) == '{"delta":"as is"}'
+    await socket.disconnect()
+
+
+async def test_an_answer_nobody_else_follows_is_not_sent_through_the_layer(
+    kb, monkeypatch, settings
+):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if settings.REDIS_URL:
+        pytest.skip("the Redis layer cannot tell who is in a group: it always mirrors")
+    sent = []
+    stock = type(layer).group_send
+
+    async def counting(self, group, message):
+        sent.append(message)
+        await stock(self, group, message)
+
+    monkeypatch.setattr(type(layer), "group_send", counting)
+    socket, _, _ = await ws_connect()
+    await socket.send_to(text_data=json.dumps({"type": "chat", **ask(QUESTION)}))
+    events = await ws_collect(socket)
+    assert "five unused vacation days" in "".join(e.get("delta", "") for e in events)
+    assert sent == []
+    await socket.disconnect()
+
+
 async def test_a_channel_layer_outage_does_not_break_the_answer(kb, monkeypatch):
     from channels.layers import get_channel_layer
 
