@@ -22,12 +22,20 @@ import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from bench.procmon import Monitor
-from bench.run import Bench, free_port, log, parse_args, raise_nofile, stop, wait_port
+from bench.run import ROOT, Bench, free_port, log, parse_args, raise_nofile, stop, wait_port
 
 
-def parse_build(spec: str) -> tuple[str, Path, str]:
+class Build(NamedTuple):
+    label: str
+    root: Path
+    variant: str = ""
+    kind: str = "async"  # or "sample": the sample apps' bare relay (bench/sample_app.py)
+
+
+def parse_build(spec: str) -> Build:
     label, sep, rest = spec.partition("=")
     if not sep or not label:
         raise argparse.ArgumentTypeError(f"{spec!r}: expected LABEL=PATH[|env:K=V,...]")
@@ -37,7 +45,7 @@ def parse_build(spec: str) -> tuple[str, Path, str]:
         raise argparse.ArgumentTypeError(f"{spec!r}: {root} is not a ragsite checkout")
     if variant and not variant.startswith("env:"):
         raise argparse.ArgumentTypeError(f"{spec!r}: after | comes env:K=V,...")
-    return label, root, variant
+    return Build(label, root, variant)
 
 
 def main(argv=None) -> dict:
@@ -51,7 +59,7 @@ def main(argv=None) -> dict:
     p.add_argument("--quick", action="store_true", help="a handful of chats (the smoke test)")
     p.add_argument("--json", type=Path, help="also write the rounds here")
     a = p.parse_args(argv)
-    if len({label for label, _, _ in a.builds}) != len(a.builds):
+    if len({b.label for b in a.builds}) != len(a.builds):
         p.error("every build needs its own label")
     raise_nofile()
     bench_args = parse_args(["--focus", str(a.c)] + (["--quick"] if a.quick else []))
@@ -70,10 +78,10 @@ def main(argv=None) -> dict:
                                            for k, v in rounds[-1].items()))  # fmt: skip
     finally:
         bench.close()
-    summary = summarise(rounds, [label for label, _, _ in a.builds])
+    summary = summarise(rounds, [b.label for b in a.builds])
     for label, s in summary.items():
         print(
-            f"{label}: median {s['cpu_ms_per_chat']} ms/chat, ratio to {a.builds[0][0]} "
+            f"{label}: median {s['cpu_ms_per_chat']} ms/chat, ratio to {a.builds[0].label} "
             f"{s['ratio']} (rounds: {s['ratios']}), {s['chats_per_s']} chats/s, "
             f"{s['errors']} errors"
         )
@@ -82,12 +90,25 @@ def main(argv=None) -> dict:
     return summary
 
 
-def one_round(bench: Bench, builds, c: int, mode: str = "http") -> dict:
+def paired_with_bare_relay(bench: Bench, c: int, rounds: int) -> dict:
+    """ragsite and the sample apps' bare relay side by side, for the CPU target's ratio: run one
+    after the other, the two figures differ by the machine's drift as well as by the code."""
+    builds = [Build("bare relay", ROOT, kind="sample"), Build("ragsite", ROOT)]
+    done = []
+    for r in range(rounds):
+        done.append(one_round(bench, builds, c))
+        log(f"side by side, round {r}: " + ", ".join(
+            f"{k} {v['cpu_ms_per_chat']} ms/chat" for k, v in done[-1].items()))  # fmt: skip
+    summary = summarise(done, [b.label for b in builds])
+    return {"concurrency": c, "rounds": done, "summary": summary}
+
+
+def one_round(bench: Bench, builds: list[Build], c: int, mode: str = "http") -> dict:
     servers = []
     try:
-        for label, root, variant in builds:
+        for label, root, variant, kind in builds:
             port = free_port()
-            servers.append((label, port, bench.start_server("async", port, variant, root=root)))
+            servers.append((label, port, bench.start_server(kind, port, variant, root=root)))
 
         def load(server) -> dict:
             _, port, proc = server

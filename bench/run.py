@@ -404,6 +404,8 @@ class Bench:
                 self.measure("async", "http", c, shared=shared["async"])
                 if c in a.sample_c:  # right after: the same minute of this drifting machine
                     self.measure("sample", "http", c)
+            if a.paired_rounds:
+                self.pair_with_bare_relay()
             for variant in a.variants:
                 self.measure("async", "http", a.variant_c, variant=variant)
             for overrides in a.experiments:
@@ -426,6 +428,23 @@ class Bench:
             if a.ws:
                 self.profile(a.profile_c, suffix="-ws", mode="ws")
         return self.report(time.monotonic() - t0)
+
+    def pair_with_bare_relay(self) -> None:
+        from bench import ab
+
+        a = self.args
+        log(f"side by side: ragsite and the bare relay at C={a.paired_c} each, "
+            f"{a.paired_rounds} rounds")  # fmt: skip
+        self.wait_quiet(a.quiet_wait)
+        try:
+            self.paired = ab.paired_with_bare_relay(self, a.paired_c, a.paired_rounds)
+        except Exception as exc:
+            self.failures.append({"kind": "paired", "error": repr(exc)[:2000]})
+            log(f"  failed: {exc!r}")
+            return
+        mine = self.paired["summary"]["ragsite"]
+        log(f"  ragsite {mine['cpu_ms_per_chat']} ms/chat, {mine['ratio']} of the bare relay "
+            f"(rounds: {mine['ratios']})")  # fmt: skip
 
     def soak(self, seconds: float, c: int = 200) -> None:
         """One long run at C: does the server's memory level off? (The sweep's 20 s windows
@@ -537,6 +556,7 @@ class Bench:
             "runs": self.runs,
             "failures": self.failures,
             "soak": getattr(self, "soak_result", None),
+            "paired": getattr(self, "paired", None),
         }
         rep.annotate(data)
         (self.out / "results.json").write_text(json.dumps(data, indent=1) + "\n")
@@ -590,6 +610,7 @@ def parse_args(argv=None):
         args.upstream, args.sync_workers = QUICK_UPSTREAM, 1
         args.variants, args.variant_c, args.profile_c, args.profile_seconds = [], 2, 2, 2
         args.sample_c = [2]
+        args.paired_c, args.paired_rounds = 2, 1
         args.experiments = []
         args.soak = 2.0 if args.soak is None else args.soak
     else:
@@ -601,6 +622,8 @@ def parse_args(argv=None):
         args.upstream, args.sync_workers = UPSTREAM, 4
         args.variants, args.variant_c = ["--loop asyncio --http h11"], 200
         args.sample_c = [200, 500]  # the sample apps' bare relay: the CPU target's reference
+        # ... and side by side with ragsite, where the machine's drift hits both alike.
+        args.paired_c, args.paired_rounds = 100, 3
         # The fixes that have a setting, switched off (or turned up) one at a time at C=200:
         # their before/after in the same run (the others' figures: bench/results/fixes.md).
         args.experiments = [] if args.no_experiments else [
