@@ -209,9 +209,13 @@ class Bench:
         """kind async: ragsite under uvicorn; variant is extra uvicorn flags, or "env:K=V,K=V"
         to run it with some settings switched back (a fix's before/after). kind sample: the
         sample apps' bare relay (bench/sample_app.py) under uvicorn. kind sync: the baseline.
-        root: the checkout to serve (bench/ab.py serves several builds)."""
+        root: the checkout to serve (bench/ab.py serves several builds), in its own .venv if it
+        has one."""
         logfile = open(self.logs / f"{kind}-{port}.log", "w")
-        uvicorn = [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port)]
+        # A checkout with a virtualenv of its own runs in it (another Python, other pins).
+        own = root / ".venv" / "bin"
+        bin_dir = own if (own / "uvicorn").is_file() else BIN
+        uvicorn = [str(bin_dir / "uvicorn"), "--host", "127.0.0.1", "--port", str(port)]
         uvicorn.append("--no-access-log")
         if kind == "sample":
             cmd, env = [*uvicorn, "bench.sample_app:app"], self.env()
