@@ -68,3 +68,22 @@ async def test_a_cancelled_caller_still_has_its_row_written():
     assert await first == 10
     await commit.close()
     assert [2] in write.calls
+
+
+async def test_writes_right_after_a_batch_wait_to_share_the_next_and_a_pause_resets():
+    write = Recorder(delay=0)
+    commit = GroupCommit(write, linger=0.2)
+    loop = asyncio.get_running_loop()
+    assert await commit.submit(1) == 10  # after a pause: at once
+    started = loop.time()
+    tasks = []
+    for i in range(2, 6):  # four writes within the linger
+        tasks.append(asyncio.create_task(commit.submit(i)))
+        await asyncio.sleep(0.01)
+    assert await asyncio.gather(*tasks) == [20, 30, 40, 50]
+    assert write.calls == [[1], [2, 3, 4, 5]]  # one batch, not four
+    assert loop.time() - started >= 0.15
+    await asyncio.sleep(0.25)  # a pause longer than the linger
+    before = loop.time()
+    assert await commit.submit(6) == 60
+    assert loop.time() - before < 0.1 and write.calls[-1] == [6]
