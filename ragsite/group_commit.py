@@ -2,11 +2,12 @@
 
 Every chat writes twice (its question before the stream, its answer after). One thread hop and
 one transaction each cost more than the rows themselves, so writes that arrive while a batch is
-being written wait for it and then go together. Under load, a batch also starts no sooner than
-LINGER after the one before ended, so the writes of those milliseconds share it: at 150 chats a
-second one write at a time cost about 0.25 ms of CPU each, mostly Django compiling the INSERT and
-SQLite committing, and batches of a few halve that (bench/results/fixes.md). After a pause
-nothing waits: a lone chat writes at once.
+being written wait for it and then go together. Under load (writes arriving on average less
+than LINGER apart) a batch also starts no sooner than LINGER after the one before ended, so the
+writes of those milliseconds share it: at 150 chats a second one write at a time cost about
+0.25 ms of CPU each, mostly Django compiling the INSERT and SQLite committing, and batches of a
+few halve that (bench/results/fixes.md). Otherwise nothing waits on a timer: a lone chat, or a
+user's next question right after their last answer, writes at once.
 """
 
 import asyncio
@@ -36,11 +37,24 @@ class GroupCommit[I, R]:
         self.max_batch = max_batch
         self.linger = linger
         self.ended = float("-inf")  # when the last batch was written (loop time)
+        self.arrived: float | None = None  # when the last write was submitted
+        self.gap: float | None = None  # moving average of the time between submissions
         self.pending: list[tuple[I, asyncio.Future]] = []
         self.writer: asyncio.Task | None = None
 
+    def _note_arrival(self, now: float) -> None:
+        if self.arrived is not None:
+            gap = now - self.arrived
+            self.gap = gap if self.gap is None else 0.8 * self.gap + 0.2 * gap
+        self.arrived = now
+
+    def _busy(self) -> bool:
+        return self.gap is not None and self.gap < self.linger
+
     async def submit(self, item: I) -> R:
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._note_arrival(loop.time())
+        future = loop.create_future()
         self.pending.append((item, future))
         if self.writer is None:
             self.writer = asyncio.create_task(self._drain())
@@ -55,7 +69,7 @@ class GroupCommit[I, R]:
         try:
             while self.pending:
                 wait = self.ended + self.linger - loop.time()
-                if wait > 0:
+                if wait > 0 and self._busy():
                     await asyncio.sleep(wait)
                 batch = self.pending[: self.max_batch]
                 del self.pending[: self.max_batch]

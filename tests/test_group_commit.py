@@ -87,3 +87,18 @@ async def test_writes_right_after_a_batch_wait_to_share_the_next_and_a_pause_res
     before = loop.time()
     assert await commit.submit(6) == 60
     assert loop.time() - before < 0.1 and write.calls[-1] == [6]
+
+
+async def test_a_users_next_question_right_after_their_answer_does_not_wait():
+    """One user chatting: the answer's write and the next question's come a moment apart, the
+    chats seconds apart. That is not load: nothing lingers."""
+    write = Recorder(delay=0)
+    commit = GroupCommit(write, linger=0.08)
+    loop = asyncio.get_running_loop()
+    await commit.submit(1)  # the first question
+    for _ in range(3):
+        await asyncio.sleep(0.3)  # the answer streams
+        await commit.submit(2)  # the answer
+        before = loop.time()
+        await commit.submit(1)  # the next question, at once
+        assert loop.time() - before < 0.04
