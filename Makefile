@@ -60,7 +60,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The concurrency benchmark (bench/README.md): about 15 minutes, results in bench/results/.
+# The concurrency benchmark (bench/README.md): about 16 minutes, results in bench/results/.
 bench: install
 	$(BIN)/python -m bench.run --profile
 
