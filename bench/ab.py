@@ -11,7 +11,8 @@ all of them. Each round starts fresh servers; the figure is CPU per chat (the se
 seconds over its completed chats) as a ratio to the first build, per round, and the median.
 
 A build is LABEL=PATH, optionally |env:K=V,K=V (settings for that server). PATH is a checkout of
-ragsite that shares this one's virtualenv (git worktree add /tmp/old <commit>).
+ragsite (git worktree add /tmp/old <commit>), served from its own .venv if it has one, else from
+this one's.
 """
 
 from __future__ import annotations

@@ -42,6 +42,14 @@ def annotate(data: dict) -> None:
     data["targets"] = targets(data)
 
 
+def _paired(data: dict) -> tuple[dict, dict, dict] | None:
+    """(the side-by-side run, ragsite's summary, the bare relay's), if the sweep made one."""
+    paired = data.get("paired")
+    if not paired:
+        return None
+    return paired, paired["summary"]["ragsite"], paired["summary"]["bare relay"]
+
+
 def _t(name, value, threshold, passed, note=""):
     return {"target": name, "value": value, "threshold": threshold, "pass": passed, "note": note}
 
@@ -91,9 +99,8 @@ def targets(data: dict) -> list[dict]:
         # "5 ms: half of what the sample apps spend on a bare relay", as a ratio. Measured side
         # by side where the sweep did so: run one after the other, the two figures also differ
         # by the machine's drift (10-20 % within minutes here).
-        paired = data.get("paired")
-        if paired:
-            mine, relay = paired["summary"]["ragsite"], paired["summary"]["bare relay"]
+        if side_by_side := _paired(data):
+            paired, mine, relay = side_by_side
             out.append(
                 _t(
                     "CPU per chat ≤ 0.5 × the sample apps' bare relay (side by side, "
@@ -224,9 +231,8 @@ def markdown(data: dict) -> str:
             f"{soak['rss_mb'][0][1]} MB at the start, {soak['rss_mb'][-1][1]} MB at the end, "
             f"{soak['rss_growth_mb_per_min']} MB per minute over the second half.",
         ]
-    paired = data.get("paired")
-    if paired:
-        mine, relay = paired["summary"]["ragsite"], paired["summary"]["bare relay"]
+    if side_by_side := _paired(data):
+        paired, mine, relay = side_by_side
         lines += [
             "",
             f"Side by side (both served at once, C={paired['concurrency']} each, "

@@ -1,6 +1,6 @@
 """The concurrency benchmark: ragsite (one uvicorn worker) against the ceiling and a sync baseline.
 
-    python -m bench.run                 # the full sweep (make bench), about 15 minutes
+    python -m bench.run                 # the full sweep (make bench), about 16 minutes
     python -m bench.run --profile       # ... plus py-spy profiles of ragsite at 200 concurrent
     python -m bench.run --quick --out /tmp/x   # a handful of chats: the harness's smoke test
 

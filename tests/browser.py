@@ -8,7 +8,6 @@ Chromium is Debian's (/usr/bin/chromium), driven by Playwright for Python; nothi
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.proxy import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -78,12 +79,6 @@ def sync_playwright():
     from playwright.sync_api import sync_playwright as start
 
     return start()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

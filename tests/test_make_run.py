@@ -4,7 +4,6 @@ handling, over and over, until the shell crashed with a segmentation fault.)"""
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -12,13 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.proxy import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _up(port: int) -> bool:
@@ -52,7 +47,7 @@ def test_make_run_serves_and_ctrl_c_stops_everything(tmp_path):
         pytest.skip("make run is the embedded default's command; pass 1 covers it")
     if not (ROOT / ".venv" / "bin" / "uvicorn").is_file():
         pytest.skip("make run needs the project's .venv (make install)")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["RAGSITE_DATA_DIR"] = str(tmp_path)
     proc = subprocess.Popen(
