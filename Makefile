@@ -8,11 +8,12 @@ PORT ?= 8000
 
 WORKERS ?= 2
 
-.PHONY: help install run serve worker test lint format bench clean
+.PHONY: help install run serve worker test test-long lint format bench clean
 
 help:
 	@echo "make run    serve the app on the embedded default with the sample knowledge base"
 	@echo "make test   install and run every test"
+	@echo "make test-long  the same with the long property-based runs (RAGSITE_TEST_LONG=1)"
 	@echo "make lint   ruff check and format check"
 	@echo "make serve  gunicorn + uvicorn workers (WORKERS=2), for PostgreSQL/Redis deployments"
 	@echo "make worker the index task worker, to run beside make serve"
@@ -51,6 +52,10 @@ worker: install
 
 test: install
 	scripts/test.sh $(PYTEST_ARGS)
+
+# The same suite with the property-based tests at full length (hundreds of examples each).
+test-long: install
+	RAGSITE_TEST_LONG=1 scripts/test.sh $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
