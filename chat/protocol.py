@@ -1,4 +1,4 @@
-"""The chat wire protocol (shared/PROTOCOL.md): request validation and event encoding, the same
+"""The chat wire protocol (docs/protocol.md): request validation and event encoding, the same
 for the HTTP endpoints and the websocket.
 
 Validation errors carry the HTTP status they deserve and a message meant for the client's user.
