@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.urls import reverse
 
@@ -23,10 +24,12 @@ from chat.llm import get_answerer
 from chat.llm.base import AnswerError
 from chat.protocol import ChatRequest, ProtocolError
 from chat.render import render_answer
-from knowledge.access import access_for
+from knowledge import retrieval
+from knowledge.access import access_for, collection_visible
 from knowledge.embeddings import embeddings_enabled, get_embedder
 from knowledge.search import get_backend
 from knowledge.search.base import AccessFilter, SearchBackendError, SearchHit, SearchQuery
+from ragsite.db import release_db
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +52,17 @@ class Turn:
     message_id: int | None = None
     answer: AsyncIterator | None = None
     slot: object = None  # the caller's concurrent-stream slot (chat/limits.py)
+    recorded: bool = False  # the answer row is written or being written
 
     async def close(self) -> None:
-        """Close the upstream answer stream if nobody consumed it (a cancel before the start)."""
+        """End the turn, whatever became of its stream: close the upstream answer stream, and
+        if the stream never got to record the answer (the client left before it started, or
+        right after its first event), record it as interrupted. Safe to call more than once."""
         if self.answer is not None:
             await self.answer.aclose()
+        if not self.recorded:
+            self.recorded = True
+            await _save_answer(self, "", {"completed": False, "error": ""})
 
     @property
     def session_state(self) -> str:
@@ -64,6 +73,8 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
     started = time.perf_counter()
     if access is None:
         access = await access_for(user)
+    if request.overrides.collection:
+        await _check_collection(access, request.overrides.collection)
     conversation_id, history = await store.turns.get().submit(
         store.Question(request, user, session_key)
     )
@@ -74,7 +85,7 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
     searched = time.perf_counter()
     try:
         query = await _search_query(rewrite.query, access, overrides)
-        hits = await get_backend().search(query)
+        hits = await retrieval.search(query, get_backend())
     except SearchBackendError as exc:
         log.warning("search failed: %s", exc)
         raise AnswerError(
@@ -94,7 +105,7 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
         access=access,
         hits=hits,
         thoughts=_thoughts(query, rewrite, hits, answerer.name, get_backend()),
-        data_points=_data_points(hits),
+        data_points=_data_points(hits, staff=access.all),
         timings=timings,
         usage=dict(rewrite.usage),
         started=started,
@@ -126,7 +137,22 @@ def _source_url(document_id: int, ordinal: int) -> str:
     return reverse("chat:source", args=[document_id]) + f"?chunk={ordinal}"
 
 
-def _data_points(hits: list[SearchHit]) -> dict:
+async def _check_collection(access: AccessFilter, slug: str):
+    """A collection the caller may read nothing in answers like one that does not exist."""
+
+    def visible():
+        try:
+            return collection_visible(access, slug)
+        finally:
+            release_db()
+
+    if not await sync_to_async(visible, thread_sensitive=False)():
+        raise ProtocolError(f"There is no collection {slug!r}.")
+
+
+def _data_points(hits: list[SearchHit], staff: bool) -> dict:
+    # Raw scores only for staff: a restricted document's words shift the shared index
+    # statistics, so everyone else's scores would say something about text they may not read.
     return {
         "text": [f"{hit.citation}: {hit.text}" for hit in hits],
         "citations": list(dict.fromkeys(hit.citation for hit in hits)),
@@ -137,14 +163,19 @@ def _data_points(hits: list[SearchHit]) -> dict:
                 "url": _source_url(hit.document_id, hit.ordinal),
                 "document_id": hit.document_id,
                 "chunk": hit.ordinal,
-                "score": hit.score,
             }
+            | ({"score": hit.score} if staff else {})
             for hit in hits
         ],
     }
 
 
 def _thoughts(query: SearchQuery, rewrite, hits, answerer: str, backend) -> list[dict]:
+    """The thought steps; group ids, the index filter and scores are for staff only."""
+    staff = query.access.all
+    access_props = {"backend": backend.name}
+    if staff:
+        access_props["filter"] = backend.filter_expression(query)
     return [
         {
             "title": "Search query",
@@ -158,19 +189,72 @@ def _thoughts(query: SearchQuery, rewrite, hits, answerer: str, backend) -> list
         },
         {
             "title": "Access filter",
-            "description": query.access.describe(),
-            "props": {"backend": backend.name, "filter": backend.filter_expression(query)},
+            "description": query.access.describe() if staff else query.access.summary(),
+            "props": access_props,
         },
         {
             "title": "Search results",
             "description": [
-                {"citation": h.citation, "title": h.title, "score": h.score, "label": h.label}
+                {"citation": h.citation, "title": h.title, "label": h.label}
+                | ({"score": h.score} if staff else {})
                 for h in hits
             ],
             "props": {"count": len(hits)},
         },
         {"title": "Answerer", "description": answerer, "props": {}},
     ]
+
+
+def visible_context(context: dict, readable: set[int], staff: bool) -> dict:
+    """A stored answer's context as its reader may see it now: passages of documents they can
+    no longer read are dropped, and scores, group ids and the index filter are for staff only.
+    (The answer's own text stays as it was written.)"""
+    context = dict(context or {})
+    points = dict(context.get("data_points") or {})
+    sources = list(points.get("sources") or [])
+    keep = [
+        i
+        for i, source in enumerate(sources)
+        if isinstance(source, dict) and source.get("document_id") in readable
+    ]
+
+    def kept(items):
+        items = list(items or [])
+        return [items[i] for i in keep] if len(items) == len(sources) else []
+
+    points["text"] = kept(points.get("text"))
+    points["sources"] = [_scrub(sources[i], staff) for i in keep]
+    points["citations"] = list(dict.fromkeys(s.get("citation") for s in points["sources"]))
+    context["data_points"] = points
+    thoughts = []
+    for thought in context.get("thoughts") or []:
+        thought = dict(thought)
+        if thought.get("title") == "Search results":
+            thought["description"] = [_scrub(h, staff) for h in kept(thought.get("description"))]
+            thought["props"] = {**(thought.get("props") or {}), "count": len(keep)}
+        elif thought.get("title") == "Access filter" and not staff:
+            thought["description"] = "the documents you may read"
+            thought["props"] = {
+                k: v for k, v in (thought.get("props") or {}).items() if k != "filter"
+            }
+        thoughts.append(thought)
+    context["thoughts"] = thoughts
+    return context
+
+
+def _scrub(item, staff: bool):
+    if staff or not isinstance(item, dict):
+        return item
+    return {k: v for k, v in item.items() if k != "score"}
+
+
+def cited_documents(context: dict) -> set[int]:
+    sources = ((context or {}).get("data_points") or {}).get("sources") or []
+    return {
+        s["document_id"]
+        for s in sources
+        if isinstance(s, dict) and isinstance(s.get("document_id"), int)
+    }
 
 
 def _context(turn: Turn, **extra) -> dict:
@@ -208,6 +292,7 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
         )
         turn.timings["total_ms"] = round((time.perf_counter() - turn.started) * 1000, 1)
         # Shielded: a cancelled stream must still record what the user already saw.
+        turn.recorded = True
         await asyncio.shield(_save_answer(turn, answer, state))
     if not state["completed"]:
         return

@@ -64,6 +64,15 @@ class AccessFilter:
         ]
         return " or ".join(parts) or "nothing (anonymous access is off)"
 
+    def summary(self) -> str:
+        """describe() without group ids, for people who are not staff."""
+        if self.all:
+            return "all documents"
+        parts = (["public documents"] if self.public else []) + (
+            ["your groups' documents"] if self.groups else []
+        )
+        return " and ".join(parts) or "nothing (anonymous access is off)"
+
 
 ANONYMOUS = AccessFilter()
 EVERYTHING = AccessFilter(all=True)

@@ -5,12 +5,16 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.management.base import BaseCommand, CommandError
 
 from knowledge.access import access_for_sync
+from knowledge.retrieval import search_sync
 from knowledge.search import backend
 from knowledge.search.base import SearchBackendError, SearchQuery
 
 
 class Command(BaseCommand):
-    help = "Show what retrieval returns for a question, as a given user sees it, with scores."
+    help = (
+        "Show what retrieval returns for a question, as a given user sees it now (the index, "
+        "then the document rows), with scores."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("query")
@@ -31,7 +35,10 @@ class Command(BaseCommand):
             raise CommandError("--top must be between 1 and 50.")
         try:
             access = access_for_sync(account)
-            hits = asyncio.run(self._search(access, query, collection, top))
+            query = SearchQuery(
+                text=query, access=access, collection=collection, top=top, snippets=True
+            )
+            hits = search_sync(query, lambda q: asyncio.run(self._search(q)))
         except SearchBackendError as exc:
             raise CommandError(f"Search failed: {exc}") from exc
         who = account.get_username() if account.is_authenticated else "anonymous"
@@ -46,11 +53,6 @@ class Command(BaseCommand):
             self.stdout.write(f"      {hit.snippet or hit.text[:200]}")
 
     @staticmethod
-    async def _search(access, query, collection, top):
+    async def _search(query):
         async with backend() as index:
-            hits = await index.search(
-                SearchQuery(
-                    text=query, access=access, collection=collection, top=top, snippets=True
-                )
-            )
-        return hits
+            return await index.search(query)

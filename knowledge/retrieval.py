@@ -1,0 +1,93 @@
+"""Retrieval as users get it: the index's own access filter first, then the document rows.
+
+The index lags the database (a sync runs after the commit, or not at all while the worker is
+stopped), so a hit is kept only if its document's current row lets the caller read it. That makes a
+revocation, an unpublish or a delete take effect on the next question whatever the index's state.
+Titles, citations and collections come from the row too, so a renamed document does not show its
+old name. Every channel and `manage.py search` go through here.
+"""
+
+from dataclasses import replace
+
+from asgiref.sync import sync_to_async
+
+from knowledge.access import readable_documents
+from knowledge.models import Document
+from knowledge.search.base import SearchHit, SearchQuery
+from ragsite.db import release_db
+
+# Hits the row check may drop are made up by asking the index for a few more than wanted, and
+# once for many more when that was not enough.
+SLACK = 5
+WIDEN = 4
+MAX_FETCH = 200
+
+
+def fetch_size(query: SearchQuery, attempt: int = 0) -> int:
+    wanted = query.top + SLACK
+    return min(MAX_FETCH, wanted * WIDEN if attempt else wanted)
+
+
+def keep_readable(query: SearchQuery, hits: list[SearchHit], rows: dict[int, Document]):
+    """The hits whose rows allow them (and still match the collection asked for), with the
+    row's title and citation, at most `query.top`."""
+    kept = []
+    for hit in hits:
+        doc = rows.get(hit.document_id)
+        if doc is None:
+            continue
+        collection = doc.collection.slug if doc.collection_id else ""
+        if query.collection and collection != query.collection:
+            continue
+        citation = doc.citation_name
+        if hit.label.startswith("page="):
+            citation = f"{citation}#{hit.label}"
+        kept.append(replace(hit, title=doc.title, citation=citation, collection=collection))
+        if len(kept) == query.top:
+            break
+    return kept
+
+
+def _rows(query: SearchQuery, hits: list[SearchHit]) -> dict[int, Document]:
+    try:
+        return readable_documents(query.access, {hit.document_id for hit in hits})
+    finally:
+        release_db()
+
+
+def search_sync(query: SearchQuery, run_search) -> list[SearchHit]:
+    """search() for sync callers (management commands): `run_search(query)` queries the index,
+    and the rows are read on this thread."""
+    kept: list[SearchHit] = []
+    for attempt in (0, 1):
+        fetch = fetch_size(query, attempt)
+        hits = run_search(replace(query, top=fetch))
+        rows = readable_documents(query.access, {hit.document_id for hit in hits})
+        kept = keep_readable(query, hits, rows)
+        if len(kept) == query.top or len(hits) < fetch or fetch == MAX_FETCH:
+            break
+    return kept
+
+
+async def search(query: SearchQuery, backend=None) -> list[SearchHit]:
+    """The top hits the caller may read now: one index query (rarely two) and one row look-up."""
+    if backend is None:
+        from knowledge.search import get_backend
+
+        backend = get_backend()
+    rows: dict[int, Document] = {}
+    checked: set[int] = set()
+    kept: list[SearchHit] = []
+    for attempt in (0, 1):
+        fetch = fetch_size(query, attempt)
+        hits = await backend.search(replace(query, top=fetch))
+        if not hits:
+            return []
+        unchecked = [h for h in hits if h.document_id not in checked]
+        if unchecked:
+            rows |= await sync_to_async(_rows, thread_sensitive=False)(query, unchecked)
+            checked |= {h.document_id for h in unchecked}
+        kept = keep_readable(query, hits, rows)
+        if len(kept) == query.top or len(hits) < fetch or fetch == MAX_FETCH:
+            break
+    return kept
