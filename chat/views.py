@@ -1,26 +1,40 @@
 """Server-rendered pages: the chat page, a cited passage inside its document, feedback."""
 
+import logging
+import time
 import uuid
 
+import limits
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_POST
 
 from chat.api import json_error
+from chat.limits import caller_for, chat_limits
 from chat.models import Conversation, Feedback, Message
+from chat.pipeline import cited_documents, visible_context
 from chat.protocol import decode
 from chat.render import render_answer
-from knowledge.access import access_for, can_read
+from knowledge.access import access_for, can_read, readable_documents
 from knowledge.models import Document
+
+log = logging.getLogger(__name__)
+FEEDBACK_RATE_LIMIT = "20/minute"
+
+
+def _private(response):
+    """Pages with what only this user may read: no shared cache keeps them, no disk either."""
+    patch_cache_control(response, private=True, no_store=True)
+    return response
 
 
 async def page(request):
+    # No session is created here: an anonymous visitor's first question starts their
+    # conversation, and a cookieless GET must not cost a session row.
     user = request.user = await request.auser()  # templates read request.user
-    if not user.is_authenticated and not request.session.session_key:
-        # Anonymous conversations belong to the browser's session: make sure it has one.
-        await sync_to_async(request.session.save)()
     conversations, current, messages = [], None, []
     if user.is_authenticated:
         conversations = [c async for c in Conversation.objects.filter(owner=user)[:30]]
@@ -32,33 +46,45 @@ async def page(request):
             current = None
         if current is None or not current.belongs_to(user, request.session.session_key):
             raise Http404("No such conversation.")
-        messages = [
+        messages = await _stored_messages(current, user)
+    return _private(
+        render(
+            request,
+            "chat/page.html",
+            {
+                "conversations": conversations,
+                "current": current,
+                "initial_messages": messages,
+                "anonymous_allowed": settings.CHAT_ALLOW_ANONYMOUS,
+                "chat_user": user,
+            },
+        )
+    )
+
+
+async def _stored_messages(conversation, user) -> list[dict]:
+    """The conversation's messages; their passages filtered by what the user may read now."""
+    stored = [m async for m in conversation.messages.order_by("pk")]
+    access = await access_for(user)
+    cited = set().union(*(cited_documents(m.context) for m in stored))
+    readable = set(await sync_to_async(readable_documents)(access, cited)) if cited else set()
+    messages = []
+    for m in stored:
+        context = visible_context(m.context, readable, staff=access.all)
+        sources = context["data_points"]["sources"]
+        assistant = m.role == Message.Role.ASSISTANT
+        messages.append(
             {
                 "id": m.pk,
                 "role": m.role,
                 "content": m.content,
                 "interrupted": m.interrupted,
                 "error": m.error,
-                "context": m.context,
-                "answer_html": render_answer(
-                    m.content, (m.context or {}).get("data_points", {}).get("sources", [])
-                )
-                if m.role == Message.Role.ASSISTANT
-                else "",
+                "context": context,
+                "answer_html": render_answer(m.content, sources) if assistant else "",
             }
-            async for m in current.messages.order_by("pk")
-        ]
-    return render(
-        request,
-        "chat/page.html",
-        {
-            "conversations": conversations,
-            "current": current,
-            "initial_messages": messages,
-            "anonymous_allowed": settings.CHAT_ALLOW_ANONYMOUS,
-            "chat_user": user,
-        },
-    )
+        )
+    return messages
 
 
 async def source(request, document_id: int):
@@ -80,10 +106,34 @@ async def source(request, document_id: int):
     except ValueError:
         highlight = None
     chunks = [c async for c in doc.chunks.order_by("ordinal")]
-    return render(
-        request,
-        "chat/source.html",
-        {"document": doc, "chunks": chunks, "highlight": highlight},
+    return _private(
+        render(
+            request,
+            "chat/source.html",
+            {"document": doc, "chunks": chunks, "highlight": highlight},
+        )
+    )
+
+
+async def _feedback_refused(user, address: str | None):
+    """The 429 for a caller over the feedback rate, else None (and None when the limit store
+    is down: feedback is not worth refusing everyone for)."""
+    rate = getattr(settings, "CHAT_FEEDBACK_RATE_LIMIT", FEEDBACK_RATE_LIMIT)
+    if not rate:
+        return None
+    item = limits.parse(rate)
+    key = caller_for(user, address).key
+    limiter = chat_limits.get().limiter
+    try:
+        if await limiter.hit(item, "feedback", key):
+            return None
+        stats = await limiter.get_window_stats(item, "feedback", key)
+    except Exception as exc:
+        log.warning("rate limit store unavailable, not limiting feedback: %r", exc)
+        return None
+    wait = max(1.0, stats.reset_time - time.time())
+    return json_error(
+        f"Too much feedback. Please wait {round(wait)} seconds and try again.", 429, wait
     )
 
 
@@ -91,6 +141,9 @@ async def source(request, document_id: int):
 async def feedback(request):
     """Thumbs up or down (and a comment) on an answer the caller received."""
     user = request.user = await request.auser()  # templates read request.user
+    refused = await _feedback_refused(user, request.META.get("REMOTE_ADDR"))
+    if refused is not None:
+        return refused
     try:
         data = decode(request.body)
         message_id = int(data["message_id"])
