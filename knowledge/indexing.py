@@ -67,8 +67,11 @@ class Indexer:
         if doc is not None and doc.index_is_current:
             return "already current"  # a duplicate or replayed task
         try:
+            # What the index may hold for it: the chunk rows of its last sync. A search cannot
+            # tell (a remote index shows writes of the last second only later).
+            indexed_count = doc.chunks.count() if doc is not None else 0
             if doc is None or not doc.published:
-                self.call(self.backend.delete_document, document_id)
+                self.call(self.backend.delete_document, document_id, indexed_count)
                 if doc is None:
                     return "removed (deleted)"
                 _record(doc, IndexStatus.REMOVED)
@@ -76,7 +79,9 @@ class Indexer:
             chunks = _rechunk(doc)
             if self.embedder is not None:
                 self._embed(chunks)
-            self.call(self.backend.upsert_document, document_id, _index_chunks(doc, chunks))
+            self.call(
+                self.backend.upsert_document, document_id, _index_chunks(doc, chunks), indexed_count
+            )
         except Exception as exc:
             if doc is not None:
                 _record(doc, IndexStatus.FAILED, error=_describe(exc))

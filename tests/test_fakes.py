@@ -26,6 +26,10 @@ from azure.search.documents.indexes.models import (
     SearchField,
     SearchFieldDataType,
     SearchIndex,
+    SemanticConfiguration,
+    SemanticField,
+    SemanticPrioritizedFields,
+    SemanticSearch,
     SimpleField,
     VectorSearch,
     VectorSearchProfile,
@@ -352,6 +356,16 @@ def index_definition(name: str = "chunks") -> SearchIndex:
             algorithms=[HnswAlgorithmConfiguration(name="hnsw")],
             profiles=[VectorSearchProfile(name="profile", algorithm_configuration_name="hnsw")],
         ),
+        semantic_search=SemanticSearch(
+            configurations=[
+                SemanticConfiguration(
+                    name="default",
+                    prioritized_fields=SemanticPrioritizedFields(
+                        content_fields=[SemanticField(field_name="content")]
+                    ),
+                )
+            ]
+        ),
     )
 
 
@@ -383,6 +397,9 @@ def search_client(server: FakeAzureSearch, key: str = KEY, **kwargs) -> SearchCl
 
 @pytest.fixture
 async def populated(fake_search: FakeAzureSearch) -> FakeAzureSearch:
+    # Writes visible at once: these tests read back what they just wrote. The near-real-time
+    # lag has its own tests (test_fakes_strict.py).
+    fake_search.visibility_delay = 0
     async with SearchIndexClient(fake_search.endpoint, AzureKeyCredential(KEY)) as indexes:
         await indexes.create_index(index_definition())
     async with search_client(fake_search) as client:

@@ -31,7 +31,9 @@ def chunk(doc, ordinal, text, groups=(PUBLIC_GROUP,), collection="handbook", vec
 
 
 def use_fake_azure(settings, fake_search_factory):
-    service = fake_search_factory()
+    # Writes visible at once: the contract is what a backend stores and finds. The service's
+    # near-real-time lag, and what the backend does about it, is tested in test_azure_strict.py.
+    service = fake_search_factory(visibility_delay=0)
     settings.SEARCH_BACKEND = "azure"
     settings.AZURE_SEARCH_ENDPOINT = service.endpoint
     settings.AZURE_SEARCH_KEY = service.api_key
@@ -172,7 +174,7 @@ async def test_azure_outage_is_a_transient_backend_error(azure_backend):
 async def test_azure_batches_stay_under_the_service_limit(settings, fake_search_factory):
     """azure-search-documents 12.0.0 crashes splitting a batch after a 413, so we never send one
     larger than AZURE_SEARCH_BATCH_SIZE."""
-    service = use_fake_azure(settings, lambda: fake_search_factory(max_batch=3))
+    service = use_fake_azure(settings, lambda **kw: fake_search_factory(max_batch=3, **kw))
     settings.AZURE_SEARCH_BATCH_SIZE = 2
     instance = build_backend()
     await instance.create_index()

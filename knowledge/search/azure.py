@@ -4,8 +4,14 @@ One index document per chunk. A document's chunks are replaced as one unit: the 
 uploaded first, then the ids it no longer has are deleted, so a reader never sees it missing.
 Every indexing result is checked: a 207 with a per-document failure fails the sync, which the
 row records and the retry or `sync_index` repeats.
+
+The service is near-real-time: a write shows in queries only about a second later, so chunks
+just uploaded cannot be found by searching. Chunk keys follow from the document id and ordinal
+(`chunk_key`), so the chunks to remove are addressed by key, ordinals up to the count the caller
+says may be indexed; a search by document id adds any older ones beyond that count.
 """
 
+import json
 import logging
 
 from azure.core.credentials import AzureKeyCredential
@@ -18,11 +24,17 @@ from knowledge.search.base import (
     SearchBackendError,
     SearchHit,
     SearchQuery,
+    chunk_key,
 )
 
 log = logging.getLogger(__name__)
 VECTOR_FIELD = "embedding"
 PAGE = 1000
+# The service refuses an indexing request over 16 MB with a 413, and azure-search-documents
+# 12.0.0's async client crashes (TypeError) splitting the batch after one: batches stay under
+# this many bytes of JSON, with room for the SDK's own framing.
+MAX_REQUEST_BYTES = 15 * 1024 * 1024
+ACTION_OVERHEAD = 64  # the "@search.action" member and separators the SDK adds per document
 
 
 def odata_string(value: str) -> str:
@@ -171,10 +183,24 @@ class AzureSearchBackend:
             ids.add(doc["id"])
         return ids
 
-    async def _index(self, method, documents: list[dict]) -> None:
+    @staticmethod
+    def _batches(documents: list[dict]):
+        """AZURE_SEARCH_BATCH_SIZE documents at most, and under MAX_REQUEST_BYTES of JSON."""
         size = settings.AZURE_SEARCH_BATCH_SIZE
-        for start in range(0, len(documents), size):
-            batch = documents[start : start + size]
+        batch: list[dict] = []
+        used = 0
+        for document in documents:
+            cost = len(json.dumps(document)) + ACTION_OVERHEAD
+            if batch and (len(batch) >= size or used + cost > MAX_REQUEST_BYTES):
+                yield batch
+                batch, used = [], 0
+            batch.append(document)
+            used += cost
+        if batch:
+            yield batch
+
+    async def _index(self, method, documents: list[dict]) -> None:
+        for batch in self._batches(documents):
             try:
                 results = await method(documents=batch)
             except HttpResponseError as exc:
@@ -195,24 +221,32 @@ class AzureSearchBackend:
                 detail = "; ".join(f"{r.key}: {r.status_code} {r.error_message}" for r in failed)
                 raise SearchBackendError(f"{len(failed)} chunk(s) were not indexed ({detail})")
 
-    async def upsert_document(self, document_id: int, chunks: list[IndexChunk]) -> None:
+    async def _existing_ids(self, document_id: int, indexed_count: int) -> set[str]:
+        """Keys the document may have in the index: ordinals below `indexed_count` by key (found
+        or not: writes of the last second are invisible to a search), and whatever a search
+        finds (chunks of an older, longer version)."""
         try:
-            existing = await self._chunk_ids(document_id)
+            found = await self._chunk_ids(document_id)
         except AzureError as exc:
             raise SearchBackendError(f"search index unavailable: {exc}") from exc
+        return found | {chunk_key(document_id, ordinal) for ordinal in range(indexed_count)}
+
+    async def _delete(self, ids) -> None:
+        # Sorted: the same request for the same state, which logs and tests can compare.
+        documents = [{"id": i} for i in sorted(ids)]
+        if documents:
+            await self._index(self.search_client.delete_documents, documents)
+
+    async def upsert_document(
+        self, document_id: int, chunks: list[IndexChunk], indexed_count: int = 0
+    ) -> None:
+        existing = await self._existing_ids(document_id, indexed_count)
         documents = [self._document(chunk) for chunk in chunks]
         await self._index(self.search_client.merge_or_upload_documents, documents)
-        stale = existing - {d["id"] for d in documents}
-        if stale:
-            await self._index(self.search_client.delete_documents, [{"id": i} for i in stale])
+        await self._delete(existing - {d["id"] for d in documents})
 
-    async def delete_document(self, document_id: int) -> None:
-        try:
-            existing = await self._chunk_ids(document_id)
-        except AzureError as exc:
-            raise SearchBackendError(f"search index unavailable: {exc}") from exc
-        if existing:
-            await self._index(self.search_client.delete_documents, [{"id": i} for i in existing])
+    async def delete_document(self, document_id: int, indexed_count: int = 0) -> None:
+        await self._delete(await self._existing_ids(document_id, indexed_count))
 
     @staticmethod
     def _document(chunk: IndexChunk) -> dict:
@@ -294,7 +328,9 @@ class AzureSearchBackend:
                         citation=doc["citation"],
                         label=doc.get("label") or "",
                         collection=doc.get("collection") or "",
-                        score=round(float(reranker or doc["@search.score"]), 4),
+                        score=round(
+                            float(reranker if reranker is not None else doc["@search.score"]), 4
+                        ),
                     )
                 )
             return hits

@@ -113,10 +113,14 @@ class SearchBackend(Protocol):
 
     async def drop_index(self) -> None: ...
 
-    async def upsert_document(self, document_id: int, chunks: list[IndexChunk]) -> None:
-        """Replace every chunk of the document with `chunks`, as one unit."""
+    async def upsert_document(
+        self, document_id: int, chunks: list[IndexChunk], indexed_count: int = 0
+    ) -> None:
+        """Replace every chunk of the document with `chunks`, as one unit. `indexed_count`:
+        how many chunks (ordinals 0 to n-1) the index may hold for it from an earlier sync."""
 
-    async def delete_document(self, document_id: int) -> None: ...
+    async def delete_document(self, document_id: int, indexed_count: int = 0) -> None:
+        """Remove every chunk of the document (`indexed_count` as for upsert_document)."""
 
     async def document_ids(self) -> set[int]:
         """Ids of every document that has chunks in the index (for reconciling)."""

@@ -136,10 +136,12 @@ class EmbeddedSearchBackend:
         self._local = threading.local()
 
     # -- writes -----------------------------------------------------------------------------------
-    async def upsert_document(self, document_id: int, chunks: list[IndexChunk]) -> None:
+    async def upsert_document(
+        self, document_id: int, chunks: list[IndexChunk], indexed_count: int = 0
+    ) -> None:
         await self._call(self._replace, document_id, chunks)
 
-    async def delete_document(self, document_id: int) -> None:
+    async def delete_document(self, document_id: int, indexed_count: int = 0) -> None:
         await self._call(self._replace, document_id, [])
 
     @staticmethod

@@ -1,7 +1,14 @@
 """A fake Azure AI Search REST service for tests (in memory, one process, no persistence).
 
 What it covers, as ``azure-search-documents`` 12.0.0 sends it (``api-version=2026-04-01``, the SDK's
-default; any api-version is accepted, a missing one is a 400 as on the real service):
+default, and by default no other: a missing or other api-version is a 400 as on the real service;
+``api_versions=`` widens it):
+
+* Near-real-time writes, as on the service: an indexing request is answered at once, but queries,
+  counts, lookups and stats see its documents (and stop seeing deleted ones) only
+  ``visibility_delay`` seconds later (default 0.3). :meth:`FakeAzureSearch.settle` waits for
+  every write so far; :meth:`documents` shows what was written, :meth:`visible_documents` what
+  queries see.
 
 * Index management (``SearchIndexClient`` / ``azure.search.documents.indexes.aio``):
   ``POST /indexes`` (create: 201, 409 if it exists), ``PUT /indexes('name')`` (create or update:
@@ -18,8 +25,9 @@ default; any api-version is accepted, a missing one is a 400 as on the real serv
   rejects (only letters, digits, ``_``, ``-``, ``=`` are allowed), a ``merge`` of a missing
   document (404), or keys a test made fail (:meth:`FakeAzureSearch.fail_documents`). A whole batch
   is a 400 for an unknown field, a missing key or a vector of the wrong length, and a 413 above
-  ``max_batch`` actions (the sync SDK then splits the batch; the async SDK 12.0.0 fails with a
-  TypeError there, an SDK bug: keep batches under the limit yourself).
+  ``max_batch`` actions (1000) or ``max_request_bytes`` (16 MB), the service's limits (the sync
+  SDK then splits the batch; the async SDK 12.0.0 fails with a TypeError there, an SDK bug: keep
+  batches under both limits yourself).
   ``GET /indexes('name')/docs/$count``, ``GET /indexes('name')/docs('key')``.
 * Queries: ``POST /indexes('name')/docs/search.post.search`` (and ``GET .../docs`` with the query
   parameters): ``search`` (simple syntax: terms, ``"phrases"`` as terms, ``+required``,
@@ -32,7 +40,9 @@ default; any api-version is accepted, a missing one is a 400 as on the real serv
   over the stored vectors, ``k``, ``fields``, ``weight``; ``@search.score`` is ``1 / (1 + (1 -
   cosine))`` as on the real service; ``vectorFilterMode`` pre- or post-filter), hybrid text +
   vector (and several vector queries) fused by reciprocal rank fusion (``sum weight / (60 +
-  rank)``), ``queryType: semantic`` (adds ``@search.rerankerScore``, the score scaled to 0..4, and
+  rank)``), ``queryType: semantic`` (the ``semanticConfiguration`` must exist in the index; the
+  first 50 results are reordered by ``@search.rerankerScore`` on the service's 0-4 scale, here
+  4 x the share of the question's words the document holds, so weak matches score low; and
   ``@search.captions`` when ``captions`` is ``extractive``). Not covered: facets, highlights,
   suggest, autocomplete, scoring profiles, integrated vectorization (``kind: text``), indexers,
   data sources, skillsets, synonym maps, aliases, knowledge bases, paging links.
@@ -42,7 +52,8 @@ default; any api-version is accepted, a missing one is a 400 as on the real serv
   ``enforce_https=False``.)
 * Failures for tests: :meth:`FakeAzureSearch.fail_next`, :meth:`hang_next`, :meth:`delay_next`,
   :meth:`fail_always`, per operation (``indexes``, ``stats``, ``index``, ``search``, ``count``,
-  ``get_document``, or ``any``).
+  ``get_document``, or ``any``). A 429 or 503 carries ``Retry-After`` (``retry_after``, default
+  1 s) unless the test says otherwise.
 
 Every request is recorded in :attr:`FakeAzureSearch.requests` (see ``RecordedRequest``).
 """
@@ -56,6 +67,7 @@ import dataclasses
 import json
 import math
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -77,6 +89,17 @@ _DOC_KEY = re.compile(r"^/docs(?:\('(?P<q>(?:[^']|'')*)'\)|/(?P<p>[^/]+))$")
 _ADMIN_OPS = {"indexes", "stats", "index", "servicestats"}
 _ACTIONS = {"upload", "merge", "mergeOrUpload", "delete"}
 _RRF_K = 60
+_STOP_WORDS = frozenset(
+    "a an and are as at be by can do does for from how i in is it of on or the to what when "
+    "where which who why with".split()
+)
+# What azure-search-documents 12.0.0 sends (its DEFAULT_VERSION); the service answers any other
+# api-version with a 400.
+SDK_API_VERSIONS = ("2026-04-01",)
+# The service's limits per indexing request.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+MAX_BATCH = 1000
+_DEFAULT = object()  # "the server's default" where None means "none"
 
 
 class ODataError(ValueError):
@@ -365,6 +388,10 @@ def parse_filter(
 class _Index:
     def __init__(self, definition: dict[str, Any]):
         self.docs: dict[str, dict[str, Any]] = {}
+        self.pending: collections.deque[tuple[float, str, dict[str, Any] | None]] = (
+            collections.deque()
+        )
+        self.written: dict[str, dict[str, Any] | None] = {}
         self.terms: dict[str, dict[str, collections.Counter[str]]] = {}
         self.vectors: dict[str, dict[str, np.ndarray]] = {}
         self.set_definition(definition)
@@ -417,6 +444,37 @@ class _Index:
     def put(self, key: str, doc: dict[str, Any]) -> None:
         self.docs[key] = doc
         self._analyse(key, doc)
+
+    # Writes land in `pending` and reach `docs` (what queries and lookups see) once due: the
+    # service is near-real-time, so a search right after an upload may not see it yet.
+
+    def write(self, key: str, doc: dict[str, Any] | None, due: float) -> None:
+        """Store ``doc`` under ``key`` (None: delete it), visible from ``due`` (monotonic)."""
+        self.pending.append((due, key, doc))
+        self.written[key] = doc
+
+    def latest(self, key: str) -> dict[str, Any] | None:
+        """The last document written under ``key``, visible yet or not."""
+        return self.written[key] if key in self.written else self.docs.get(key)
+
+    def refresh(self, now: float) -> None:
+        while self.pending and self.pending[0][0] <= now:
+            _, key, doc = self.pending.popleft()
+            if doc is None:
+                self.remove(key)
+            else:
+                self.put(key, doc)
+        if not self.pending:
+            self.written.clear()
+
+    def all_written(self) -> dict[str, dict[str, Any]]:
+        out = dict(self.docs)
+        for key, doc in self.written.items():
+            if doc is None:
+                out.pop(key, None)
+            else:
+                out[key] = doc
+        return out
 
     def remove(self, key: str) -> None:
         self.docs.pop(key, None)
@@ -492,6 +550,18 @@ class _Index:
                 scores[key] = score if positive else 1.0
         return scores
 
+    def reranker_score(self, query: str, key: str) -> float:
+        """A stand-in for the semantic ranker, on its 0-4 scale: 4 when the document holds
+        every word of the question, 0 when it holds none. Unlike BM25 it is not relative to
+        the other results, so a weak best hit scores low, as on the service."""
+        wanted = {w for w in _WORD.findall(query.lower()) if w not in _STOP_WORDS}
+        if not wanted:
+            return 0.0
+        found: set[str] = set()
+        for counter in self.terms.get(key, {}).values():
+            found.update(counter)
+        return round(4.0 * len(wanted & found) / len(wanted), 4)
+
     def vector_scores(
         self, vector: list[float], fields: list[str], keys: Iterable[str]
     ) -> dict[str, float]:
@@ -529,7 +599,7 @@ class _Failure:
     operation: str = "any"
     status: int = 503
     message: str = ""
-    retry_after: float | None = None
+    retry_after: Any = _DEFAULT  # seconds, None for no header, _DEFAULT: the server's
     delay: float = 0.0
 
 
@@ -545,7 +615,11 @@ class FakeAzureSearch(BackgroundServer):
         query_keys: Iterable[str] = (),
         bearer_tokens: Iterable[str] = (),
         service_name: str = "fake-search",
-        max_batch: int = 1000,
+        max_batch: int = MAX_BATCH,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+        visibility_delay: float = 0.3,
+        api_versions: Iterable[str] = SDK_API_VERSIONS,
+        retry_after: float | None = 1.0,
         host: str = "127.0.0.1",
         port: int = 0,
         log_limit: int | None = None,
@@ -556,6 +630,10 @@ class FakeAzureSearch(BackgroundServer):
         self.bearer_tokens: set[str] = set(bearer_tokens)
         self.service_name = service_name
         self.max_batch = max_batch
+        self.max_request_bytes = max_request_bytes
+        self.visibility_delay = visibility_delay
+        self.api_versions: set[str] = set(api_versions)
+        self.retry_after = retry_after
         self.indexes: dict[str, _Index] = {}
         self._doc_failures: dict[str, list[Any]] = {}  # key -> [status, message, times left]
         self._queue: collections.deque[_Failure] = collections.deque()
@@ -578,9 +656,30 @@ class FakeAzureSearch(BackgroundServer):
             self.indexes[definition["name"]] = _Index(json.loads(json.dumps(definition)))
 
     def documents(self, index: str) -> dict[str, dict[str, Any]]:
-        """A copy of the documents stored in ``index``, by key."""
+        """A copy of the documents written to ``index``, by key, whether queries see them yet
+        or not (see :meth:`visible_documents`)."""
         with self._lock:
-            return {k: dict(v) for k, v in self.indexes[index].docs.items()}
+            return {k: dict(v) for k, v in self.indexes[index].all_written().items()}
+
+    def visible_documents(self, index: str) -> dict[str, dict[str, Any]]:
+        """A copy of the documents that queries and lookups of ``index`` see now."""
+        with self._lock:
+            found = self.indexes[index]
+            found.refresh(time.monotonic())
+            return {k: dict(v) for k, v in found.docs.items()}
+
+    def _settles_in(self) -> float:
+        with self._lock:
+            due = max((i.pending[-1][0] for i in self.indexes.values() if i.pending), default=0)
+        return max(0.0, due - time.monotonic())
+
+    def settle(self) -> None:
+        """Block until every write so far is visible to queries."""
+        time.sleep(self._settles_in())
+
+    async def settle_async(self) -> None:
+        """Wait, without blocking the event loop, until every write so far is visible."""
+        await asyncio.sleep(self._settles_in())
 
     def fail_documents(
         self,
@@ -606,9 +705,10 @@ class FakeAzureSearch(BackgroundServer):
         times: int = 1,
         operation: str = "any",
         message: str | None = None,
-        retry_after: float | None = None,
+        retry_after: Any = _DEFAULT,
     ) -> None:
-        """The next ``times`` requests of ``operation`` get this error status."""
+        """The next ``times`` requests of ``operation`` get this error status. A 429 or 503
+        carries ``Retry-After`` (the server's ``retry_after`` unless given; None: no header)."""
         message = message or f"Injected failure ({status})."
         self._enqueue(_Failure("error", operation, status, message, retry_after), times)
 
@@ -751,6 +851,22 @@ class FakeAzureSearch(BackgroundServer):
                 400,
                 "The api-version query parameter (?api-version=) is required for all requests.",
             )
+        if request.query["api-version"] not in self.api_versions:
+            return _error(
+                400,
+                f"Invalid or missing api-version query string parameter: "
+                f"'{request.query['api-version']}' is not a supported api-version.",
+                "InvalidApiVersionParameter",
+            )
+        if operation == "index":
+            size = len(await request.read())
+            if size > self.max_request_bytes:
+                return _error(
+                    413,
+                    f"The request is too large: {size} bytes, more than the "
+                    f"{self.max_request_bytes} bytes an indexing request may carry.",
+                    "RequestEntityTooLarge",
+                )
         failure = self._next_failure(operation)
         if failure is not None:
             rec.behaviour = failure.kind
@@ -760,8 +876,11 @@ class FakeAzureSearch(BackgroundServer):
                 await asyncio.sleep(failure.delay)
             else:
                 resp = _error(failure.status, failure.message)
-                if failure.retry_after is not None:
-                    resp.headers["Retry-After"] = f"{failure.retry_after:g}"
+                retry_after = failure.retry_after
+                if retry_after is _DEFAULT:
+                    retry_after = self.retry_after if failure.status in (429, 503) else None
+                if retry_after is not None:
+                    resp.headers["Retry-After"] = f"{retry_after:g}"
                 return resp
         if operation == "unknown":
             return _error(
@@ -778,6 +897,7 @@ class FakeAzureSearch(BackgroundServer):
                 return _error(
                     404, f"The index '{name}' for service '{self.service_name}' was not found."
                 )
+            index.refresh(time.monotonic())
             if operation == "stats":
                 return self._stats(index)
             if operation == "count":
@@ -989,15 +1109,19 @@ class FakeAzureSearch(BackgroundServer):
                             f"'{dims}'. Actual: '{got}'.",
                         )
         results = []
+        due = time.monotonic() + self.visibility_delay
         for action in actions:
             kind = action.get("@search.action", "upload")
             key = action[index.key]
             doc = {k: v for k, v in action.items() if not k.startswith("@")}
-            results.append(self._apply(index, kind, key, doc))
+            results.append(self._apply(index, kind, key, doc, due))
+        index.refresh(time.monotonic())
         status = 200 if all(r["status"] for r in results) else 207
         return _ok({"value": results}, status=status)
 
-    def _apply(self, index: _Index, kind: str, key: str, doc: dict[str, Any]) -> dict[str, Any]:
+    def _apply(
+        self, index: _Index, kind: str, key: str, doc: dict[str, Any], due: float
+    ) -> dict[str, Any]:
         def failed(code: int, message: str) -> dict[str, Any]:
             return {"key": key, "status": False, "errorMessage": message, "statusCode": code}
 
@@ -1015,18 +1139,19 @@ class FakeAzureSearch(BackgroundServer):
                 if injected[2] <= 0:
                     del self._doc_failures[key]
             return failed(code, message)
-        exists = key in index.docs
+        current = index.latest(key)
+        exists = current is not None
         if kind == "delete":
-            index.remove(key)
+            index.write(key, None, due)
             code = 200
         elif kind == "upload":
-            index.put(key, doc)
+            index.write(key, doc, due)
             code = 200 if exists else 201
         elif kind == "merge" and not exists:
             return failed(404, "Document not found.")
         else:  # merge, mergeOrUpload
-            merged = {**index.docs[key], **doc} if exists else doc
-            index.put(key, merged)
+            merged = {**current, **doc} if current is not None else doc
+            index.write(key, merged, due)
             code = 200 if exists else 201
         return {"key": key, "status": True, "errorMessage": None, "statusCode": code}
 
@@ -1144,14 +1269,28 @@ class FakeAzureSearch(BackgroundServer):
         page = results[skip : skip + int(top)]
 
         semantic = str(body.get("queryType") or "").lower() == "semantic"
-        best = max((s for _, s in page), default=0.0) or 1.0
+        reranked: dict[str, float] = {}
+        if semantic:
+            configs = (index.definition.get("semantic") or {}).get("configurations") or []
+            wanted = body.get("semanticConfiguration") or (
+                (index.definition.get("semantic") or {}).get("defaultConfiguration")
+            )
+            if wanted not in {c.get("name") for c in configs}:
+                raise ODataError(
+                    f"Invalid semantic configuration '{wanted}': the index has no semantic "
+                    "configuration of that name."
+                )
+            # The semantic ranker reorders the first 50 results by its own score.
+            head = results[: max(50, skip + int(top))]
+            reranked = {k: index.reranker_score(text or "", k) for k, _ in head}
+            page = sorted(head, key=lambda kv: -reranked[kv[0]])[skip : skip + int(top)]
         captions = str(body.get("captions") or "").lower().startswith("extractive")
         value = []
         for k, score in page:
             doc = index.docs[k]
             item: dict[str, Any] = {"@search.score": score}
             if semantic:
-                item["@search.rerankerScore"] = round(4.0 * score / best, 6)
+                item["@search.rerankerScore"] = reranked[k]
                 if captions:
                     text_field = next((f for f in index.searchable if doc.get(f)), None)
                     caption = str(doc.get(text_field) or "")[:200] if text_field else ""
