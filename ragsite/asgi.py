@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from ragsite.body_limit import BodyLimit  # noqa: E402
 from ragsite.chat_handler import ChatAPIHandler, Router  # noqa: E402
 from ragsite.gc_tuning import tune  # noqa: E402
 from ragsite.lifespan import Lifespan  # noqa: E402
@@ -19,7 +20,7 @@ from ragsite.lifespan import Lifespan  # noqa: E402
 application = Lifespan(
     ProtocolTypeRouter(
         {
-            "http": Router(django_asgi, ChatAPIHandler()),
+            "http": BodyLimit(Router(django_asgi, ChatAPIHandler())),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),

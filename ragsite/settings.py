@@ -134,6 +134,12 @@ SERVESTATIC_USE_FINDERS = True
 MEDIA_URL = "media/"
 MEDIA_ROOT = cfg.path("RAGSITE_MEDIA_ROOT", DATA_DIR / "media")
 
+# Request bodies (ragsite/body_limit.py): a larger or slower one is refused before it is read.
+# Document uploads get KNOWLEDGE_MAX_UPLOAD_BYTES on top, and their own time limit.
+HTTP_MAX_BODY_BYTES = cfg.int("HTTP_MAX_BODY_BYTES", 2621440, minimum=1024)
+HTTP_BODY_TIMEOUT_SECONDS = cfg.float("HTTP_BODY_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+HTTP_UPLOAD_TIMEOUT_SECONDS = cfg.float("HTTP_UPLOAD_TIMEOUT_SECONDS", 300.0, minimum=0.1)
+
 # Knowledge base
 KNOWLEDGE_MAX_UPLOAD_BYTES = cfg.int("KNOWLEDGE_MAX_UPLOAD_MB", 20, minimum=1) * 1024 * 1024
 CHUNK_TARGET_CHARS = cfg.int("CHUNK_TARGET_CHARS", 1000, minimum=200)

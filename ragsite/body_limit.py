@@ -1,0 +1,127 @@
+"""Bound every HTTP request body in size and in time, before any handler buffers it.
+
+Django's ASGIHandler reads the whole body into a temporary file before a view sees the request,
+so a size check in a view comes after the disk has been filled. This middleware sits in front of
+both HTTP handlers: an oversized declared Content-Length is refused before a byte of the body is
+read, a chunked (or lying) body is cut off as soon as it passes the limit, and a body that does not
+arrive within the time limit is answered 408. Each refusal closes the connection, so the server
+does not go on reading what the client still sends.
+
+Once the body is complete, `receive` is passed straight through: the handlers listen on it for
+the client leaving while an answer streams, however long that takes.
+"""
+
+import asyncio
+import json
+
+from django.conf import settings
+
+from ragsite.chat_handler import CHAT_API_PATHS
+
+# Staff upload documents here (knowledge/admin.py): the file plus the form's other fields.
+UPLOAD_PREFIX = "/admin/knowledge/document/"
+
+
+def limits_for(path: str) -> tuple[int, float]:
+    """(largest body in bytes, seconds to receive it) for a request path."""
+    if path in CHAT_API_PATHS:
+        return settings.CHAT_MAX_BODY_BYTES, settings.HTTP_BODY_TIMEOUT_SECONDS
+    if path.startswith(UPLOAD_PREFIX):
+        return (
+            settings.KNOWLEDGE_MAX_UPLOAD_BYTES + settings.HTTP_MAX_BODY_BYTES,
+            settings.HTTP_UPLOAD_TIMEOUT_SECONDS,
+        )
+    return settings.HTTP_MAX_BODY_BYTES, settings.HTTP_BODY_TIMEOUT_SECONDS
+
+
+async def refuse(send, status: int, message: str, as_json: bool) -> None:
+    if as_json:
+        body = json.dumps({"error": message}).encode()
+        content_type = b"application/json"
+    else:
+        body = message.encode() + b"\n"
+        content_type = b"text/plain; charset=utf-8"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                # The rest of the body is not wanted: close rather than read and discard it.
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        path = scope["path"]
+        declared = None
+        has_body = False
+        as_json = path.startswith("/chat")  # the chat API and feedback answer in JSON
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                has_body = True
+                try:
+                    declared = int(value)
+                except ValueError:
+                    return await refuse(send, 400, "The Content-Length is not a number.", as_json)
+            elif name == b"transfer-encoding":
+                has_body = True
+            elif name == b"accept" or name == b"content-type":
+                as_json = as_json or b"application/json" in value
+        if not has_body or declared == 0:
+            return await self.app(scope, receive, send)
+        limit, seconds = limits_for(path)
+        if declared is not None and declared > limit:
+            return await refuse(send, 413, _too_large(limit), as_json)
+        body = _BoundedBody(receive, send, limit, seconds, as_json)
+        await self.app(scope, body.receive, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"The request body is too large (at most {limit} bytes)."
+
+
+class _BoundedBody:
+    __slots__ = ("_receive", "_send", "_limit", "_deadline", "_as_json", "_received", "_done")
+
+    def __init__(self, receive, send, limit: int, seconds: float, as_json: bool):
+        self._receive = receive
+        self._send = send
+        self._limit = limit
+        self._deadline = asyncio.get_running_loop().time() + seconds
+        self._as_json = as_json
+        self._received = 0
+        self._done = False
+
+    async def receive(self):
+        if self._done:
+            return await self._receive()
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                message = await self._receive()
+        except TimeoutError:
+            return await self._refuse(408, "The request body did not arrive in time.")
+        if message["type"] != "http.request":
+            self._done = True
+            return message
+        self._received += len(message.get("body", b""))
+        if self._received > self._limit:
+            return await self._refuse(413, _too_large(self._limit))
+        if not message.get("more_body", False):
+            self._done = True
+        return message
+
+    async def _refuse(self, status: int, message: str):
+        """Answer for the handler and tell it the client has gone: both handlers then return
+        without answering (Django's read_body raises RequestAborted)."""
+        self._done = True
+        await refuse(self._send, status, message, self._as_json)
+        return {"type": "http.disconnect"}
