@@ -3,7 +3,8 @@ from django.db.models import Count
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from knowledge.forms import DocumentForm
+from knowledge.extract import ExtractionError
+from knowledge.forms import DocumentForm, extract_upload
 from knowledge.indexing import mark_pending
 from knowledge.models import Chunk, Collection, Document, IndexStatus
 from knowledge.tasks import enqueue_sync_on_commit
@@ -102,6 +103,23 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The admin runs the whole form in transaction.atomic(), and SQLite takes its write lock
+        # at BEGIN: reading the file there would stall every other writer for as long as the
+        # parse takes. So the file is read first, outside it; the form's clean() reuses that.
+        upload = request.FILES.get("file") if request.method == "POST" else None
+        allowed = (
+            self.has_add_permission(request)
+            if object_id is None
+            else self.has_change_permission(request)
+        )
+        if upload is not None and allowed:
+            try:
+                extract_upload(upload)
+            except ExtractionError:
+                pass  # remembered on the upload; the form shows it as the file field's error
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Who may read")
     def access(self, obj):

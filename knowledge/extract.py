@@ -2,6 +2,11 @@
 
 Every failure is an ExtractionError whose message is written for the staff member who uploaded
 the file; callers show it as a form error or an `ingest` failure line, never a traceback.
+
+`extract` parses in a child process with a CPU-time, memory and wall-clock budget
+(`knowledge.sandbox`, settings EXTRACT_CPU_SECONDS, EXTRACT_MEMORY_MB, EXTRACT_TIMEOUT_SECONDS):
+a file built to stall or exhaust a parser costs its uploader an error, not the server its
+latency. Call it outside any database transaction, so no lock is held while a file is read.
 """
 
 import io
@@ -9,9 +14,11 @@ import logging
 import zipfile
 from pathlib import PurePath
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 from django.conf import settings
 from markdown_it import MarkdownIt
+
+from knowledge import sandbox
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,10 @@ _INVISIBLE_TAGS = [
 ]  # fmt: skip
 
 
+# Imported by the sandbox's fork server once, instead of by every child that reads a file.
+_PARSER_MODULES = ("docx", "pypdf", "lxml.etree")
+
+
 class ExtractionError(ValueError):
     pass
 
@@ -42,18 +53,74 @@ def supported_list() -> str:
 
 def extract(name: str, data: bytes) -> list[dict]:
     """Return [{"label": ..., "text": ...}] segments; raise ExtractionError if there is no text."""
-    ext = PurePath(name).suffix.lower()
-    if ext not in SUPPORTED:
-        raise ExtractionError(
-            f"Unsupported file type {ext or '(no extension)'!r}. Supported: {supported_list()}."
-        )
+    return extract_with_title(name, data)[0]
+
+
+def extract_with_title(name: str, data: bytes) -> tuple[list[dict], str]:
+    """The segments and the document's title (see guess_title), read within the budget."""
+    _check(name, data)
     limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
     if len(data) > limit:
         raise ExtractionError(
             f"The file is {len(data) / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB."
         )
-    if not data.strip():
-        raise ExtractionError("The file is empty.")
+    budget = sandbox.Budget(
+        cpu_seconds=settings.EXTRACT_CPU_SECONDS,
+        memory_mb=settings.EXTRACT_MEMORY_MB,
+        timeout_seconds=settings.EXTRACT_TIMEOUT_SECONDS,
+    )
+    try:
+        return sandbox.run(parse, name, data, budget=budget, preload=_PARSER_MODULES)
+    except ExtractionError:
+        raise
+    except sandbox.BudgetExceeded as exc:
+        if exc.kind == "memory":
+            raise ExtractionError(
+                f"The file took too much memory to read (more than {budget.memory_mb} MB). "
+                "It may be damaged or built to overload the reader; split it or save it again."
+            ) from exc
+        spent = (
+            f"{budget.timeout_seconds:g} s"
+            if exc.kind == "time"
+            else f"{budget.cpu_seconds:g} s of processing"
+        )
+        raise ExtractionError(
+            f"The file took too long to read (more than {spent}). "
+            "It may be damaged or built to overload the reader; split it or save it again."
+        ) from exc
+    except Exception as exc:  # the reader crashed or could not start: still one clear error
+        log.warning("extracting %r failed: %r", name, exc)
+        raise ExtractionError(
+            "The file could not be read: the reader stopped on it (it may be damaged, or need "
+            f"more than {budget.memory_mb} MB of memory)."
+        ) from exc
+
+
+def parse(name: str, data: bytes) -> tuple[list[dict], str]:
+    """`read` in this process, with any exception a parser raises turned into ExtractionError.
+
+    Runs in the sandbox's child process; call `extract` instead, which bounds its cost.
+    """
+    try:
+        return read(name, data)
+    except ExtractionError:
+        raise
+    except RecursionError as exc:
+        raise ExtractionError(f"The {_kind(name)} file is malformed (nested too deeply).") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # a parser's bug or an error it does not document
+        log.warning("unexpected error reading %r: %r", name, exc)
+        raise ExtractionError(
+            f"The {_kind(name)} file is damaged or uses a feature this reader does not support."
+        ) from exc
+
+
+def read(name: str, data: bytes) -> tuple[list[dict], str]:
+    """Segments and title, parsed here and now. Raises ExtractionError for every file problem
+    the parsers are known to report; anything else is a gap that `parse` still catches."""
+    _check(name, data)
+    ext = PurePath(name).suffix.lower()
     handler = {
         ".pdf": _pdf,
         ".docx": _docx,
@@ -63,13 +130,29 @@ def extract(name: str, data: bytes) -> list[dict]:
         ".markdown": _markdown,
         ".txt": _plain,
     }[ext]
-    segments = [s for s in handler(data) if s["text"].strip()]
+    raw, meta_title = handler(data)
+    segments = [s for s in raw if s["text"].strip()]
     if not segments:
         raise ExtractionError(
             f"No text could be extracted from this {SUPPORTED[ext]} file"
             + (" (is it a scanned image without a text layer?)." if ext == ".pdf" else ".")
         )
-    return segments
+    return segments, _choose_title(name, meta_title, segments)
+
+
+def _kind(name: str) -> str:
+    return SUPPORTED.get(PurePath(name).suffix.lower(), "uploaded")
+
+
+def _check(name: str, data: bytes) -> None:
+    # No settings here: the sandbox's children run without Django configured (and faster so).
+    ext = PurePath(name).suffix.lower()
+    if ext not in SUPPORTED:
+        raise ExtractionError(
+            f"Unsupported file type {ext or '(no extension)'!r}. Supported: {supported_list()}."
+        )
+    if not data.strip():
+        raise ExtractionError("The file is empty.")
 
 
 def _decode(data: bytes) -> str:
@@ -81,42 +164,49 @@ def _decode(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def _plain(data: bytes) -> list[dict]:
+def _plain(data: bytes) -> tuple[list[dict], str]:
+    _refuse_binary(data)
+    return [{"label": "", "text": _decode(data)}], ""
+
+
+def _refuse_binary(data: bytes) -> None:
     if b"\x00" in data[:4096]:
         raise ExtractionError("This does not look like a text file (it contains binary data).")
-    return [{"label": "", "text": _decode(data)}]
 
 
-def _markdown(data: bytes) -> list[dict]:
-    _plain(data)  # same binary check
+def _markdown(data: bytes) -> tuple[list[dict], str]:
+    _refuse_binary(data)
     html = MarkdownIt("commonmark").enable("table").render(_decode(data))
-    return _html(html)
+    return _html(html)[0], ""
 
 
-def _html_bytes(data: bytes) -> list[dict]:
-    _plain(data)
+def _html_bytes(data: bytes) -> tuple[list[dict], str]:
+    _refuse_binary(data)
     return _html(_decode(data))
 
 
-def _html(html: str) -> list[dict]:
+# Blocks whose text is taken whole; a heading inside one is part of its text, not a section.
+_TEXT_BLOCKS = {"p", "li", "td", "th", "pre", "blockquote"}
+_HEADINGS = {"h1", "h2", "h3", "h4"}
+
+
+def _html(html: str) -> tuple[list[dict], str]:
     """Visible text only, one segment per h1-h3 section so the label names the section."""
     soup = BeautifulSoup(html, "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(_INVISIBLE_TAGS):
         tag.decompose()
     for tag in soup.find_all(style=True):
-        style = tag["style"].replace(" ", "").lower()
+        style = str(tag.get("style", "")).replace(" ", "").lower()
         if "display:none" in style or "visibility:hidden" in style:
             tag.decompose()
     for tag in soup.find_all(hidden=True):
         tag.decompose()
     body = soup.body or soup
     segments: list[dict] = [{"label": "", "text": ""}]
-    blocks = body.find_all(["h1", "h2", "h3", "h4", "p", "li", "td", "th", "pre", "blockquote"])
-    if not blocks:
-        return [{"label": "", "text": body.get_text(" ", strip=True)}]
-    for block in blocks:
-        if block.find_parent(["p", "li", "td", "th", "pre", "blockquote"]):
-            continue  # nested block: its text was taken with its parent
+    found = False
+    for block in _outer_blocks(body):
+        found = True
         text = block.get_text(" ", strip=True)
         if not text:
             continue
@@ -124,12 +214,29 @@ def _html(html: str) -> list[dict]:
             segments.append({"label": text[:200], "text": text + ".\n\n"})
         else:
             segments[-1]["text"] += text + ("\n\n" if block.name != "li" else "\n")
-    return segments
+    if not found:
+        return [{"label": "", "text": body.get_text(" ", strip=True)}], title
+    return segments, title
 
 
-def _pdf(data: bytes) -> list[dict]:
+def _outer_blocks(root: Tag):
+    """Headings and text blocks in document order, skipping what lies inside a text block.
+
+    One walk over the tree: asking each block for its ancestors instead costs the depth of the
+    tree per block, which a file of deeply nested tags turns into hours.
+    """
+    stack = [child for child in reversed(root.contents) if isinstance(child, Tag)]
+    while stack:
+        tag = stack.pop()
+        if tag.name in _TEXT_BLOCKS or tag.name in _HEADINGS:
+            yield tag
+        if tag.name not in _TEXT_BLOCKS:
+            stack.extend(child for child in reversed(tag.contents) if isinstance(child, Tag))
+
+
+def _pdf(data: bytes) -> tuple[list[dict], str]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError, PyPdfError
+    from pypdf.errors import DeprecationError, PdfReadError, PyPdfError
 
     if not data.lstrip().startswith(b"%PDF-"):
         raise ExtractionError("This is not a PDF file (it does not start with the PDF header).")
@@ -146,20 +253,37 @@ def _pdf(data: bytes) -> list[dict]:
         pages = []
         for number, page in enumerate(reader.pages, start=1):
             pages.append({"label": f"page={number}", "text": page.extract_text() or ""})
-        return pages
+        return pages, _pdf_title(reader)
     except ExtractionError:
         raise
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (NotImplementedError, DeprecationError) as exc:  # e.g. an unknown /Filter
+        log.info("unsupported PDF feature: %r", exc)
+        raise ExtractionError(
+            "The PDF uses a feature this reader does not support (for example an unknown "
+            "compression filter). Save it again as a standard PDF and upload that."
+        ) from exc
+    except (
+        PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+        AssertionError, ArithmeticError, LookupError, OSError, EOFError, UnicodeError,
+    ) as exc:  # fmt: skip
         log.info("corrupt PDF: %r", exc)
         raise ExtractionError("The PDF is damaged or not a valid PDF file.") from exc
     except RecursionError as exc:
         raise ExtractionError("The PDF is malformed (its structure is circular).") from exc
 
 
+def _pdf_title(reader) -> str:
+    try:
+        meta = reader.metadata
+        return str((meta.title if meta else "") or "")
+    except Exception:  # metadata is a nicety; the text was already read fine
+        return ""
+
+
 _ENCRYPTED = "The PDF is password-protected. Remove the password and upload it again."
 
 
-def _docx(data: bytes) -> list[dict]:
+def _docx(data: bytes) -> tuple[list[dict], str]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
@@ -168,7 +292,9 @@ def _docx(data: bytes) -> list[dict]:
             unpacked = sum(info.file_size for info in archive.infolist())
             if "word/document.xml" not in archive.namelist():
                 raise ExtractionError("This is not a Word document (no word/document.xml inside).")
-    except zipfile.BadZipFile as exc:
+    except ExtractionError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
         raise ExtractionError("The DOCX file is damaged or not a DOCX file.") from exc
     if unpacked > DOCX_MAX_UNPACKED_BYTES:
         raise ExtractionError(
@@ -177,13 +303,34 @@ def _docx(data: bytes) -> list[dict]:
         )
     try:
         document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        return _docx_segments(document), _docx_title(document)
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ExtractionError("The DOCX file is damaged or not a DOCX file.") from exc
+    except MemoryError:
+        raise
     except Exception as exc:  # lxml raises its own XMLSyntaxError family for broken XML
         log.info("unreadable DOCX: %r", exc)
         raise ExtractionError("The DOCX file is damaged (its XML cannot be read).") from exc
+
+
+def _docx_segments(document) -> list[dict]:
+    """Body paragraphs (headings start sections), then each table row as 'cell | cell'.
+
+    Walks the XML instead of python-docx's paragraph and cell lists: those build an object per
+    empty paragraph and repeat a cell once per grid column it claims to span, so a few hundred
+    bytes saying gridSpan="99999999" cost minutes.
+    """
+    from docx.oxml.ns import qn
+    from docx.text.paragraph import Paragraph
+
+    body = document.element.body
+    paragraph_tag, table_tag = qn("w:p"), qn("w:tbl")
+    text_tags = (qn("w:t"), qn("w:noBreakHyphen"))
     segments: list[dict] = [{"label": "", "text": ""}]
-    for paragraph in document.paragraphs:
+    for element in body.iterchildren(paragraph_tag):
+        if next(element.iter(*text_tags), None) is None:
+            continue  # no text at all: skipped without building a Paragraph
+        paragraph = Paragraph(element, document._body)
         text = paragraph.text.strip()
         if not text:
             continue
@@ -192,31 +339,36 @@ def _docx(data: bytes) -> list[dict]:
             segments.append({"label": text[:200], "text": text + ".\n\n"})
         else:
             segments[-1]["text"] += text + "\n\n"
-    for table in document.tables:
-        rows = [" | ".join(cell.text.strip() for cell in row.cells) for row in table.rows]
+    row_tag, cell_tag = qn("w:tr"), qn("w:tc")
+    for table in body.iterchildren(table_tag):
+        rows = [
+            " | ".join(
+                "\n".join(p.text for p in cell.iterchildren(paragraph_tag)).strip()
+                for cell in row.iterchildren(cell_tag)
+            )
+            for row in table.iterchildren(row_tag)
+        ]
         segments[-1]["text"] += "\n".join(rows) + "\n\n"
     return segments
 
 
+def _docx_title(document) -> str:
+    try:
+        return document.core_properties.title or ""
+    except Exception:  # metadata is a nicety; the text was already read fine
+        return ""
+
+
 def guess_title(name: str, data: bytes, segments: list[dict]) -> str:
     """The document's own title (PDF/DOCX metadata, HTML <title>, first heading), else its name."""
-    ext = PurePath(name).suffix.lower()
-    title = ""
     try:
-        if ext == ".pdf":
-            from pypdf import PdfReader
+        return read(name, data)[1]
+    except Exception:  # the title is a nicety; the text was already extracted fine
+        return _choose_title(name, "", segments)
 
-            meta = PdfReader(io.BytesIO(data)).metadata
-            title = (meta.title if meta else "") or ""
-        elif ext == ".docx":
-            import docx
 
-            title = docx.Document(io.BytesIO(data)).core_properties.title or ""
-        elif ext in (".html", ".htm"):
-            tag = BeautifulSoup(_decode(data), "html.parser").title
-            title = tag.get_text(" ", strip=True) if tag else ""
-    except Exception:  # metadata is a nicety; the text was already extracted fine
-        title = ""
+def _choose_title(name: str, meta_title: str, segments: list[dict]) -> str:
+    title = meta_title or ""
     if not title.strip():
         title = next((s["label"] for s in segments if s["label"] and "=" not in s["label"]), "")
     if not title.strip():

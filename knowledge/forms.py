@@ -18,6 +18,25 @@ def read_upload(upload) -> bytes:
     return data
 
 
+def extract_upload(upload) -> list[dict]:
+    """The upload's segments, extracted once per request and remembered on the upload object.
+
+    The admin calls this before it opens its transaction (DocumentAdmin.changeform_view), so the
+    form's clean(), which runs inside it, finds the result here and no parser runs while the
+    transaction holds the database's write lock.
+    """
+    outcome = getattr(upload, "_ragsite_extraction", None)
+    if outcome is None:
+        try:
+            outcome = extract(upload.name, read_upload(upload))
+        except ExtractionError as exc:
+            outcome = exc
+        upload._ragsite_extraction = outcome
+    if isinstance(outcome, ExtractionError):
+        raise outcome
+    return outcome
+
+
 class DocumentForm(forms.ModelForm):
     """Extracts an uploaded file's text while validating, so a bad file is a form error and
     nothing is saved: no half-saved document, no 500."""
@@ -50,7 +69,7 @@ class DocumentForm(forms.ModelForm):
         upload = cleaned.get("file")
         if upload and "file" in self.changed_data:
             try:
-                self.extracted = extract(upload.name, read_upload(upload))
+                self.extracted = extract_upload(upload)
             except ExtractionError as exc:
                 self.add_error("file", str(exc))
         has_file = bool(upload) or (self.instance.pk and self.instance.file and upload is not False)

@@ -142,6 +142,10 @@ HTTP_UPLOAD_TIMEOUT_SECONDS = cfg.float("HTTP_UPLOAD_TIMEOUT_SECONDS", 300.0, mi
 
 # Knowledge base
 KNOWLEDGE_MAX_UPLOAD_BYTES = cfg.int("KNOWLEDGE_MAX_UPLOAD_MB", 20, minimum=1) * 1024 * 1024
+# Each uploaded or ingested file is read in a child process within these (knowledge/sandbox.py).
+EXTRACT_CPU_SECONDS = cfg.int("EXTRACT_CPU_SECONDS", 30, minimum=1)
+EXTRACT_MEMORY_MB = cfg.int("EXTRACT_MEMORY_MB", 1024, minimum=64)
+EXTRACT_TIMEOUT_SECONDS = cfg.int("EXTRACT_TIMEOUT_SECONDS", 60, minimum=1)
 CHUNK_TARGET_CHARS = cfg.int("CHUNK_TARGET_CHARS", 1000, minimum=200)
 CHUNK_MAX_TOKENS = cfg.int("CHUNK_MAX_TOKENS", 500, minimum=50)
 CHUNK_OVERLAP_RATIO = 0.10

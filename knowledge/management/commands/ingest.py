@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 from django.conf import settings
@@ -8,8 +9,10 @@ from django.db import transaction
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from knowledge.extract import SUPPORTED, ExtractionError, extract, guess_title
+from knowledge.extract import SUPPORTED, ExtractionError, extract_with_title
 from knowledge.models import Collection, Document
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -46,6 +49,9 @@ class Command(BaseCommand):
                 counts[outcome] += 1
             except (ExtractionError, OSError) as exc:
                 failures.append((path, str(exc)))
+            except Exception as exc:  # one bad file never costs the others their turn
+                log.exception("ingesting %s failed", path)
+                failures.append((path, f"unexpected error ({type(exc).__name__}: {exc})"))
         summary = ", ".join(f"{n} {k}" for k, n in counts.items())
         self.stdout.write(f"{summary}, {len(failures)} failed, {len(skipped)} skipped.")
         for path in skipped:
@@ -89,8 +95,8 @@ class Command(BaseCommand):
                 f"The file is {size / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB."
             )
         data = path.read_bytes()
-        segments = extract(path.name, data)  # raises ExtractionError for a bad file
-        title = guess_title(path.name, data, segments)
+        # Read (within its budget) before the transaction opens: no lock waits on a parser.
+        segments, title = extract_with_title(path.name, data)
         with transaction.atomic():
             doc = Document.objects.filter(source_name=path.name, collection=coll).first()
             created = doc is None
