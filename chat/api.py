@@ -74,8 +74,6 @@ def _session(request):
 
 async def _caller(request):
     """(user, access) of the request; programs without a session cookie cost no database call."""
-    if hasattr(request, "auser"):  # served through Django's middleware (the test client)
-        return await request.auser(), None
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
         request.session = _session(request)
         return AnonymousUser(), None

@@ -1,7 +1,9 @@
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.test.client import AsyncClientHandler, ClientHandler
 
+from tests import asgi_client
 from tests.fakes import (  # noqa: F401  (fixtures)
     fake_openai,
     fake_openai_factory,
@@ -28,6 +30,67 @@ def isolated_storage(settings, tmp_path):
     # Password hashing is slow by design; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return tmp_path
+
+
+@pytest.fixture
+def client():
+    """Django's Client API, served by ragsite.asgi.application (tests/asgi_client.py)."""
+    return asgi_client.Client()
+
+
+@pytest.fixture
+def async_client():
+    """Django's AsyncClient API, served by ragsite.asgi.application on the test's loop."""
+    return asgi_client.AsyncClient()
+
+
+@pytest.fixture
+def admin_client(db, admin_user):
+    client = asgi_client.Client()
+    client.force_login(admin_user)
+    return client
+
+
+# Which way each test's HTTP requests went: through the ASGI application users run, or through
+# Django's test handler (django.test.Client/AsyncClient), which skips the server-facing layers.
+_django_handler_requests = {"count": 0}
+_http_tests = {"asgi": set(), "django": set()}
+
+
+def _counting(call):
+    def counted(self, *args, **kwargs):
+        _django_handler_requests["count"] += 1
+        return call(self, *args, **kwargs)
+
+    return counted
+
+
+ClientHandler.__call__ = _counting(ClientHandler.__call__)
+AsyncClientHandler.__call__ = _counting(AsyncClientHandler.__call__)
+
+
+@pytest.fixture(autouse=True)
+def _http_path(request):
+    asgi_before = asgi_client.served["asgi"]
+    django_before = _django_handler_requests["count"]
+    yield
+    asgi_client.stop_server_loop()
+    if asgi_client.served["asgi"] > asgi_before:
+        _http_tests["asgi"].add(request.node.nodeid)
+    if _django_handler_requests["count"] > django_before:
+        _http_tests["django"].add(request.node.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter):
+    asgi_requests, django_requests = asgi_client.served["asgi"], _django_handler_requests["count"]
+    if asgi_requests or django_requests:
+        terminalreporter.write_line(
+            f"HTTP: {asgi_requests} requests ({len(_http_tests['asgi'])} tests) through "
+            f"ragsite.asgi.application, {django_requests} requests "
+            f"({len(_http_tests['django'])} tests) through Django's test handler"
+        )
+        for nodeid in sorted(_http_tests["django"]):
+            terminalreporter.write_line(f"  Django's test handler: {nodeid}")
 
 
 @pytest.fixture
@@ -83,6 +146,7 @@ async def _close_clients_after():
     yield
     from ragsite.lifespan import close_clients
 
+    await asgi_client.close_open_exchanges()
     await close_clients()
 
 

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from django.test import AsyncClient, Client
 
+from tests.asgi_client import AsyncClient, Client
 from tests.chat_helpers import SECRET_FACT, ask, build_kb, stream_events, ws_collect, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,8 +6,8 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing.http import HttpCommunicator
-from django.test import Client
 
+from tests.asgi_client import Client
 from tests.chat_helpers import SECRET_FACT, ask, build_kb, parse_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,8 +4,8 @@ import json
 import uuid
 
 import pytest
-from django.test import AsyncClient
 
+from tests.asgi_client import AsyncClient
 from tests.chat_helpers import ask, build_kb, ws_collect, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)

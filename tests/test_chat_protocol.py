@@ -4,9 +4,9 @@ import json
 import re
 
 import pytest
-from django.test import AsyncClient
 
 from chat.models import Conversation, Message
+from tests.asgi_client import AsyncClient
 from tests.chat_helpers import (
     PUBLIC_FACT,
     ask,

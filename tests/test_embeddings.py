@@ -6,9 +6,9 @@ import json
 
 import pytest
 from django.core.management import call_command
-from django.test import AsyncClient
 
 from knowledge.models import Chunk, Collection, Document
+from tests.asgi_client import AsyncClient
 from tests.chat_helpers import ask
 from tests.fakes import rate_limit
 

@@ -11,11 +11,11 @@ import time
 import pytest
 from django.core.management import call_command
 from django.db import connections
-from django.test import AsyncClient
 
 from knowledge.models import Chunk, Collection, Document, IndexStatus
 from knowledge.search.base import SearchBackendError
 from knowledge.search.embedded import EmbeddedSearchBackend
+from tests.asgi_client import AsyncClient
 from tests.chat_helpers import ask, build_kb, stream_events, ws_collect, ws_connect
 from tests.fakes import hang, rate_limit, server_error
 from tests.test_chat_cancel import _answer_tasks

@@ -7,10 +7,10 @@ import json
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import channel_layers
-from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.asgi_client import Client
 from tests.chat_helpers import build_kb, ws_collect, ws_connect
 from tests.test_access_property import _content
 

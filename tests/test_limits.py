@@ -5,9 +5,9 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import AsyncClient, Client
 
 from chat.limits import chat_limits
+from tests.asgi_client import AsyncClient, Client
 from tests.chat_helpers import ask, build_kb, ws_collect, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)

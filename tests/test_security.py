@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.test import Client
+
+from tests.asgi_client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db

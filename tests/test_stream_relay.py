@@ -8,11 +8,11 @@ import time
 
 import httpx2
 import pytest
-from django.test import AsyncClient
 
 from chat.llm.base import AnswerError
 from chat.llm.openai_answerer import OpenAIAnswerer
 from chat.llm.stream_relay import EventBatch, EventReader, gather_tokens, relay, upstream_transport
+from tests.asgi_client import AsyncClient
 from tests.chat_helpers import ask, stream_events
 from tests.test_llm import QUESTION, configure, kb  # noqa: F401  (kb is a fixture)
 
