@@ -309,6 +309,8 @@ def _docx(data: bytes) -> tuple[list[dict], str]:
     except MemoryError:
         raise
     except Exception as exc:  # lxml raises its own XMLSyntaxError family for broken XML
+        if "memory allocation failed" in str(exc).lower():
+            raise MemoryError from exc  # libxml2 out of memory: the budget, not a damaged file
         log.info("unreadable DOCX: %r", exc)
         raise ExtractionError("The DOCX file is damaged (its XML cannot be read).") from exc
 
@@ -327,9 +329,7 @@ def _docx_segments(document) -> list[dict]:
     paragraph_tag, table_tag = qn("w:p"), qn("w:tbl")
     text_tags = (qn("w:t"), qn("w:noBreakHyphen"))
     segments: list[dict] = [{"label": "", "text": ""}]
-    for element in body.iterchildren(paragraph_tag):
-        if next(element.iter(*text_tags), None) is None:
-            continue  # no text at all: skipped without building a Paragraph
+    for element in _paragraphs_with_text(body, paragraph_tag, text_tags):
         paragraph = Paragraph(element, document._body)
         text = paragraph.text.strip()
         if not text:
@@ -350,6 +350,19 @@ def _docx_segments(document) -> list[dict]:
         ]
         segments[-1]["text"] += "\n".join(rows) + "\n\n"
     return segments
+
+
+def _paragraphs_with_text(body, paragraph_tag, text_tags):
+    """The body's own paragraphs that hold any text, in order, found from the text elements up:
+    lxml's C loop passes over empty paragraphs without a Python object for each."""
+    last = None
+    for text in body.iter(*text_tags):
+        node = text
+        while node is not None and node.getparent() is not body:
+            node = node.getparent()
+        if node is not None and node.tag == paragraph_tag and node is not last:
+            last = node
+            yield node
 
 
 def _docx_title(document) -> str:

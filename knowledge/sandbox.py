@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import resource
 import signal
 import threading
@@ -74,14 +75,16 @@ def run(func, *args, budget: Budget, preload: tuple[str, ...] = ()):
             outcome, value = None, None
     finally:
         receiver.close()
-        if child.is_alive():
-            child.kill()
-        child.join()
+        sender.close()
+        if child.pid is not None:
+            if child.is_alive():
+                child.kill()
+            child.join()
     if outcome == "ok":
         return value
     if outcome == "raised":
         raise value
-    if outcome == "memory":
+    if outcome == "memory" or child.exitcode == _EXIT_OUT_OF_MEMORY:
         raise BudgetExceeded("memory")
     if child.exitcode in (-signal.SIGXCPU, -signal.SIGKILL):
         # SIGXCPU at the soft CPU limit, SIGKILL at the hard one a second later.
@@ -97,21 +100,32 @@ def _preload(*modules: str) -> None:
             _context.set_forkserver_preload(sorted(_preloaded))
 
 
+# A child that runs out of memory even while reporting it exits with this code.
+_EXIT_OUT_OF_MEMORY = 75
+# Freed when memory runs out, so that unwinding the parse and answering have room to allocate.
+_RESERVE_BYTES = 4 * 1024 * 1024
+
+
 def _child_main(sender, func, args, cpu_seconds: float, memory_mb: int) -> None:
     _limit(cpu_seconds, memory_mb)
+    reserve = bytearray(_RESERVE_BYTES)
     try:
-        message = ("ok", func(*args))
+        try:
+            message = ("ok", func(*args))
+        except MemoryError:
+            del reserve
+            message = ("memory", None)
+        except Exception as exc:
+            message = ("raised", exc)
+        try:
+            sender.send(message)
+        except MemoryError:
+            raise
+        except Exception as exc:  # an exception or result that does not pickle
+            sender.send(("raised", RuntimeError(f"unsendable result: {exc!r}")))
+        sender.close()
     except MemoryError:
-        message = ("memory", None)
-    except Exception as exc:
-        message = ("raised", exc)
-    try:
-        sender.send(message)
-    except MemoryError:
-        sender.send(("memory", None))
-    except Exception as exc:  # an exception or result that does not pickle
-        sender.send(("raised", RuntimeError(f"unsendable result: {exc!r}")))
-    sender.close()
+        os._exit(_EXIT_OUT_OF_MEMORY)
 
 
 def _limit(cpu_seconds: float, memory_mb: int) -> None:
