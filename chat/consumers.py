@@ -3,7 +3,11 @@ socket, cancellable, and bad frames answered with an error frame while the socke
 
 A socket follows the conversations it chats in (or names with a `follow` frame), its ten most
 recent: answers streamed on another socket of the same owner reach it too, through the channel
-layer (chat/mirror.py)."""
+layer (chat/mirror.py).
+
+A socket keeps only the rights its user has now: each turn re-reads the session and the user, and
+a logout or a change to the user's rights closes the socket or stops its answer at once
+(chat/revocation.py)."""
 
 import asyncio
 import logging
@@ -13,7 +17,7 @@ from contextlib import aclosing
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import pipeline
+from chat import pipeline, revocation
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.mirror import Mirror, group_name
@@ -22,7 +26,8 @@ from chat.protocol import ProtocolError, decode, encode_text, parse_request
 from ragsite.middleware import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
-CLOSE_UNAUTHENTICATED = 4401
+CLOSE_UNAUTHENTICATED = 4401  # also: the session or the user is no longer valid
+RIGHTS_CHANGED = "Your access rights changed; the answer was stopped. Please ask again."
 # A socket shows one conversation at a time; a long-lived one that starts many must not keep a
 # channel-layer membership for each of them.
 MAX_FOLLOWED = 10
@@ -33,10 +38,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.answering: asyncio.Task | None = None
         self.gone = False
         self.following: dict[str, None] = {}  # group names, least recently used first
+        self.auth_groups: list[str] = []
         user = self.scope.get("user")
-        if not (user and user.is_authenticated) and not settings.CHAT_ALLOW_ANONYMOUS:
+        authenticated = bool(user and user.is_authenticated)
+        if not authenticated and not settings.CHAT_ALLOW_ANONYMOUS:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        session = self.scope.get("session")
+        self.user_id = user.pk if authenticated else None
+        self.session_key = session.session_key if authenticated and session else None
+        if authenticated and self.channel_layer is not None:
+            # Where logouts and rights changes are announced (chat/revocation.py).
+            groups = [revocation.user_group(user.pk)]
+            if self.session_key:
+                groups.append(revocation.session_group(self.session_key))
+            try:
+                for group in groups:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                    self.auth_groups.append(group)
+            except Exception as exc:  # each turn still re-checks the database
+                log.warning("channel layer unavailable, revocations reach the next turn: %r", exc)
         await self.accept()
 
     async def disconnect(self, code):
@@ -45,7 +66,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task], timeout=5)
-        for group in list(getattr(self, "following", ())):
+        for group in list(getattr(self, "following", ())) + getattr(self, "auth_groups", []):
             await self._leave(group)
 
     async def _follow(self, conversation_id) -> None:
@@ -82,6 +103,46 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return
             await self.send(text_data=frame)
 
+    async def _current_user(self):
+        """The socket's user as the database has them now (one query), kept in the scope for the
+        turn; None when the turn must not run: the socket is then closed (the session no longer
+        authenticates the user) or has been told the database is unavailable."""
+        if self.user_id is None:
+            return self.scope.get("user")  # anonymous: nothing that could be revoked
+        try:
+            user = await revocation.current_user(self.session_key, self.user_id)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("database unavailable: %r", exc)
+            await self.send_json({"error": MESSAGE})
+            return None
+        if user is None:
+            await self._end()
+            return None
+        self.scope["user"] = user
+        return user
+
+    async def _end(self) -> None:
+        """The session no longer authenticates this socket's user: stop and close."""
+        if self.gone:
+            return
+        self.gone = True
+        if self.answering is not None and not self.answering.done():
+            self.answering.cancel()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def auth_changed(self, message):
+        """A logout, or a change to this user's rights, announced by chat/revocation.py."""
+        if message.get("ended"):
+            await self._end()
+            return
+        user = await self._current_user()
+        if user is not None and self.answering is not None and not self.answering.done():
+            # The running answer was retrieved with the old rights.
+            await self.send_json({"error": RIGHTS_CHANGED})
+            self.answering.cancel()
+
     async def _follow_frame(self, frame) -> None:
         try:
             conversation_id = uuid.UUID(str(frame.get("session_state")))
@@ -89,9 +150,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_json({"error": "'session_state' is not a conversation id."})
             return
         session = self.scope.get("session")
+        user = await self._current_user()
+        if user is None:
+            return
         conversation = await Conversation.objects.filter(pk=conversation_id).afirst()
         if conversation is None or not conversation.belongs_to(
-            self.scope.get("user"), session.session_key if session else None
+            user, session.session_key if session else None
         ):
             await self.send_json({"error": "That conversation does not exist or is not yours."})
             return
@@ -136,6 +200,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             request = parse_request(frame, extra_fields=frozenset({"type"}))
         except ProtocolError as exc:
             await self.send_json({"error": exc.message})
+            return
+        if await self._current_user() is None:  # _answer reads the fresh user from the scope
             return
         self.answering = asyncio.create_task(self._answer(request))
 

@@ -1,34 +1,76 @@
 """Slow down password guessing: after LOGIN_MAX_FAILURES failed logins for one account or from
-one address within LOGIN_FAILURE_WINDOW, further attempts get 429 until the window moves on.
-Counts live in the `limits` library's storage: Redis when configured, so all workers share them.
+one address within LOGIN_FAILURE_WINDOW, further attempts get 429 until the window ends.
+
+Every attempt first reserves a slot on both counts, atomically, and only then is the password
+checked: concurrent guesses cannot all pass a check made before any of them failed. The slot is
+given back when the login succeeds or the attempt is refused, so only failed checks count.
+The account is keyed by the username as the login form normalises it (NFKC), case-folded, so no
+spelling of a locked account's name gets another try. Counts live in the `limits` library's
+storage: Redis when configured, so all workers share them.
 """
 
+import threading
 import time
 from functools import wraps
 
 import limits
 from django.conf import settings
+from django.contrib.auth.forms import UsernameField
 from django.http import HttpResponse
 from limits.storage import MemoryStorage, RedisStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import FixedWindowRateLimiter
 
+# Longer names fail the form's validation, so they never reach a password check.
+_USERNAME = UsernameField(max_length=254)
 _limiter = None
+# limits' MemoryStorage can lose a new key's first count to a concurrent read (it drops a key it
+# sees without an expiry), so this process's attempts take turns; Redis counts atomically anyway.
+_counting = threading.Lock()
 
 
-def limiter() -> MovingWindowRateLimiter:
+def limiter() -> FixedWindowRateLimiter:
     global _limiter
     if _limiter is None:
         storage = RedisStorage(settings.REDIS_URL) if settings.REDIS_URL else MemoryStorage()
-        _limiter = MovingWindowRateLimiter(storage)
+        # A fixed window, because a reservation can be given back: its count is one counter.
+        _limiter = FixedWindowRateLimiter(storage)
     return _limiter
 
 
+def account_key(raw: str) -> str:
+    return _USERNAME.to_python(raw[:1000]).casefold()[:254]
+
+
 def _keys(request) -> list[tuple[str, str]]:
-    username = (request.POST.get("username") or "").strip().lower()[:150]
     keys = [("login-ip", request.META.get("REMOTE_ADDR", "unknown"))]
+    username = account_key(request.POST.get("username") or "")
     if username:
         keys.append(("login-user", username))
     return keys
+
+
+def _reserve(item, keys) -> list[tuple[str, str]]:
+    """Take a slot on every count; returns the counts that were already full."""
+    with _counting:
+        return [key for key in keys if not limiter().hit(item, *key)]
+
+
+def _give_back(item, keys) -> None:
+    with _counting:
+        for key in keys:
+            limiter().storage.incr(item.key_for(*key), item.get_expiry(), amount=-1)
+
+
+def _too_many(item, key) -> HttpResponse:
+    reset = limiter().get_window_stats(item, *key).reset_time
+    wait = max(1, round(reset - time.time()))
+    response = HttpResponse(
+        f"Too many failed logins. Try again in {wait} seconds.",
+        status=429,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def throttled(view):
@@ -39,21 +81,14 @@ def throttled(view):
         item = limits.RateLimitItemPerSecond(
             settings.LOGIN_MAX_FAILURES, settings.LOGIN_FAILURE_WINDOW
         )
-        for key in _keys(request):
-            if not limiter().test(item, *key):
-                reset = limiter().get_window_stats(item, *key).reset_time
-                wait = max(1, round(reset - time.time()))
-                response = HttpResponse(
-                    f"Too many failed logins. Try again in {wait} seconds.",
-                    status=429,
-                    content_type="text/plain; charset=utf-8",
-                )
-                response["Retry-After"] = str(wait)
-                return response
+        keys = _keys(request)
+        refused = _reserve(item, keys)
+        if refused:
+            _give_back(item, keys)
+            return _too_many(item, refused[0])
         response = view(request, *args, **kwargs)
-        if response.status_code == 200:  # the form came back: the login failed
-            for key in _keys(request):
-                limiter().hit(item, *key)
+        if response.status_code != 200:  # 200: the form came back, the login failed
+            _give_back(item, keys)
         return response
 
     return wrapper

@@ -37,11 +37,9 @@ def server_env(data_dir: Path, **extra: str) -> dict:
     return env
 
 
-def start_uvicorn(env: dict, log_path: Path) -> tuple[subprocess.Popen, int]:
-    """Migrate a fresh database, then serve it; returns once the server answers."""
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
+def start_uvicorn(env: dict, log_path: Path, setup: str = "") -> tuple[subprocess.Popen, int]:
+    """Serve a fresh database, migrated (and `setup` run) while uvicorn starts; returns once the
+    server answers."""
     port = free_port()
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -51,15 +49,28 @@ def start_uvicorn(env: dict, log_path: Path) -> tuple[subprocess.Popen, int]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, log_path.read_text()
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return process, port
-        except OSError:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.1)
+    migrate = (
+        "from django.core.management import call_command\ncall_command('migrate', verbosity=0)"
+    )
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-v", "0", "-c", f"{migrate}\n{setup}"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                return process, port
+            except OSError:
+                assert time.monotonic() < deadline, "uvicorn did not start"
+                time.sleep(0.1)
+    except BaseException:
+        stop(process)
+        raise
 
 
 def stop(process: subprocess.Popen) -> None:
