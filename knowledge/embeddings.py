@@ -6,6 +6,7 @@ import openai
 from django.conf import settings
 
 from chat.llm.clients import OpenAIClient, embedding_model
+from chat.llm.errors import is_out_of_quota
 from knowledge.search.base import SearchBackendError
 from ragsite.per_loop import PerLoop
 
@@ -34,6 +35,11 @@ class Embedder:
                     model=self.model, input=batch, **kwargs
                 )
             except openai.RateLimitError as exc:
+                if is_out_of_quota(exc.body):
+                    # Retrying cannot help until someone adds credit; sync_index repeats it.
+                    raise EmbeddingError(
+                        f"embedding refused, the account is out of quota: {exc}", transient=False
+                    ) from exc
                 raise EmbeddingError(f"embedding rate limited after retries: {exc}") from exc
             except openai.BadRequestError as exc:
                 raise EmbeddingError(f"embedding refused: {exc}", transient=False) from exc

@@ -72,7 +72,7 @@ fake_search_factory = fakes.fake_search_factory
 
 def oai(server: FakeOpenAI, **kwargs) -> openai.AsyncOpenAI:
     kwargs.setdefault("max_retries", 0)
-    return openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="sk-test", **kwargs)
+    return openai.AsyncOpenAI(base_url=server.openai_base_url, api_key=server.api_key, **kwargs)
 
 
 async def collect(stream) -> tuple[str, list]:
@@ -102,7 +102,7 @@ async def test_stream_concatenates_to_cited_answer(fake_openai: FakeOpenAI):
     assert all(c.model == "gpt-test" and c.object == "chat.completion.chunk" for c in chunks)
     (rec,) = fake_openai.requests
     assert rec.path == "/v1/chat/completions" and rec.stream and rec.finished
-    assert rec.authorization == "Bearer sk-test" and rec.json["messages"] == MESSAGES
+    assert rec.authorization == f"Bearer {fake_openai.api_key}" and rec.json["messages"] == MESSAGES
     assert not rec.disconnected
 
 
@@ -124,7 +124,9 @@ async def test_chunks_and_latency(fake_openai: FakeOpenAI):
 
 
 async def test_azure_v1_path_sends_prompt_filter_chunk_first(fake_openai: FakeOpenAI):
-    client = openai.AsyncOpenAI(base_url=fake_openai.azure_v1_base_url, api_key="k", max_retries=0)
+    client = openai.AsyncOpenAI(
+        base_url=fake_openai.azure_v1_base_url, api_key=fake_openai.api_key, max_retries=0
+    )
     async with client:
         stream = await client.chat.completions.create(model="dep", messages=MESSAGES, stream=True)
         text, chunks = await collect(stream)
@@ -180,7 +182,8 @@ async def test_query_rewrite_prompt_echoes_the_question(fake_openai: FakeOpenAI)
 
 async def test_auth_required(fake_openai: FakeOpenAI):
     fake_openai.require_api_key("right")
-    async with oai(fake_openai) as client:
+    bad = openai.AsyncOpenAI(base_url=fake_openai.openai_base_url, api_key="wrong", max_retries=0)
+    async with bad as client:
         with pytest.raises(openai.AuthenticationError):
             await client.chat.completions.create(model="m", messages=MESSAGES)
     good = openai.AsyncOpenAI(base_url=fake_openai.openai_base_url, api_key="right", max_retries=0)

@@ -46,6 +46,7 @@ def configure(settings, fake, host, monkeypatch=None):
     settings.AZURE_OPENAI_API_KEY = settings.OPENAI_API_KEY = ""
     if host == "compatible":
         settings.OPENAI_BASE_URL = fake.openai_base_url
+        settings.OPENAI_API_KEY = fake.api_key
         settings.OPENAI_CHAT_MODEL = "llama3.1"
     elif host == "openai":
         settings.OPENAI_BASE_URL = fake.openai_base_url  # the one place tests redirect it
@@ -57,6 +58,9 @@ def configure(settings, fake, host, monkeypatch=None):
         if host == "azure-key":
             settings.AZURE_OPENAI_API_KEY = "azure-key-456"
         settings.OPENAI_HOST = "azure"
+    # The fake refuses any credentials but those given here, as the services do.
+    fake.require_api_key(fake.api_key, "sk-test-key", "azure-key-456")
+    fake.accept_entra_tokens("entra-token-123")
 
 
 @pytest.fixture

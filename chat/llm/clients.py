@@ -6,7 +6,10 @@ paths), keyless by default: azure-identity's async credential and bearer-token p
 
 import httpx2
 import openai
+import orjson
 from django.conf import settings
+
+from chat.llm.errors import is_out_of_quota
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 
@@ -23,6 +26,21 @@ def embedding_model() -> str:
     return settings.OPENAI_EMBEDDING_MODEL
 
 
+async def no_retry_when_out_of_quota(response: httpx2.Response) -> None:
+    """The SDK retries every 429, but one for an account out of credit (`insufficient_quota`)
+    does not pass by waiting: each retry only delays the error. Such a 429 is read here (a
+    small JSON body) and marked with the header the SDK obeys."""
+    if response.status_code != 429 or "x-should-retry" in response.headers:
+        return
+    await response.aread()
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return
+    if is_out_of_quota(body):
+        response.headers["x-should-retry"] = "false"
+
+
 def http_client(timeout: openai.Timeout):
     """aiohttp under the SDK by default (its supported `aiohttp` extra): its C parser and
     lighter read path cost a fraction of httpx's pure-Python HTTP/1.1 per streamed token."""
@@ -30,9 +48,14 @@ def http_client(timeout: openai.Timeout):
         max_connections=settings.LLM_MAX_CONNECTIONS,
         max_keepalive_connections=settings.LLM_MAX_CONNECTIONS,
     )
+    options = {
+        "timeout": timeout,
+        "limits": limits,
+        "event_hooks": {"response": [no_retry_when_out_of_quota]},
+    }
     if settings.LLM_HTTP_CLIENT == "aiohttp":
-        return openai.DefaultAioHttpClient(timeout=timeout, limits=limits)
-    return openai.DefaultAsyncHttpxClient(timeout=timeout, limits=limits)
+        return openai.DefaultAioHttpClient(**options)
+    return openai.DefaultAsyncHttpxClient(**options)
 
 
 def azure_credential():

@@ -1,7 +1,9 @@
 """Upstream LLM failures as end-user messages with the HTTP status they deserve, for the
 request (SDK exceptions) and for the stream (chat/llm/stream_relay.py) alike."""
 
+import email.utils
 import logging
+from datetime import UTC, datetime
 
 import openai
 
@@ -13,18 +15,43 @@ TIMED_OUT = "The language model took too long to answer. Please try again."
 FAILED = "The language model failed to answer. Please try again."
 INTERRUPTED = "The answer stream was interrupted. Please try again."
 FILTERED = "The rest of the answer was withheld by the content filter."
+OUT_OF_QUOTA = (
+    "The language model cannot answer: this site's account with it has used up its quota. "
+    "Please tell the site's administrators."
+)
+
+
+def retry_after_seconds(headers) -> float | None:
+    """The wait a 429 or 503 asks for: `retry-after-ms`, or `retry-after` in seconds or as an
+    HTTP-date (all three are in use)."""
+    try:
+        if "retry-after-ms" in headers:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
-    headers = exc.response.headers if exc.response is not None else {}
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
-    except ValueError:
-        return None
-    return None
+    return retry_after_seconds(exc.response.headers if exc.response is not None else {})
+
+
+def is_out_of_quota(body) -> bool:
+    """OpenAI's 429 for an account out of credit (`insufficient_quota`): waiting does not help."""
+    error = body.get("error", body) if isinstance(body, dict) else None
+    return isinstance(error, dict) and "insufficient_quota" in (
+        error.get("code"),
+        error.get("type"),
+    )
 
 
 def map_error(exc: Exception) -> AnswerError:
@@ -33,6 +60,9 @@ def map_error(exc: Exception) -> AnswerError:
         return AnswerError(
             "Your question was blocked by the content filter. Please rephrase it.", 400
         )
+    if isinstance(exc, openai.RateLimitError) and is_out_of_quota(exc.body):
+        log.error("the language model account is out of quota: %s", exc)
+        return AnswerError(OUT_OF_QUOTA, 503)
     if isinstance(exc, openai.RateLimitError):
         wait = _retry_after(exc)
         when = f" in about {max(1, round(wait))} seconds" if wait else " in a minute"

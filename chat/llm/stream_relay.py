@@ -81,7 +81,9 @@ class EventReader:
         batch = EventBatch()
         for line in self.lines.feed(block):
             sse = self.events.decode(line.decode("utf-8"))
-            if sse is None or self.done:
+            # An event without data is not dispatched (the SSE format); the decoder hands one
+            # over for a comment or an `event:` line alone once an `id:` line was seen.
+            if sse is None or self.done or not sse.data:
                 continue
             if sse.data.startswith("[DONE]"):
                 self.done = True

@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "FakeOpenAI": "openai_server",
+    "Framing": "openai_server",
+    "LF": "openai_server",
+    "CRLF": "openai_server",
+    "CR": "openai_server",
+    "EVERY_FORM": "openai_server",
+    "DEFAULT_API_KEY": "openai_server",
+    "DEFAULT_ENTRA_TOKEN": "openai_server",
+    "insufficient_quota": "openai_server",
     "Behaviour": "openai_server",
     "RecordedRequest": "openai_server",
     "reply": "openai_server",
@@ -63,6 +71,14 @@ except ImportError:  # the command-line fakes do not need pytest
     pytest = None  # type: ignore[assignment]
 
 
+def _django_configured() -> bool:
+    try:
+        from django.conf import settings
+    except ImportError:
+        return False
+    return settings.configured
+
+
 def _servers(server_class) -> Iterator[Callable[..., Any]]:
     """``make(**kwargs) -> started server``; every server made is stopped afterwards."""
     servers: list[Any] = []
@@ -81,15 +97,22 @@ def _servers(server_class) -> Iterator[Callable[..., Any]]:
 if pytest is not None:
 
     @pytest.fixture
-    def fake_openai_factory() -> Iterator[Callable[..., FakeOpenAI]]:
-        """``make(**FakeOpenAI kwargs) -> started FakeOpenAI``; all are stopped after the test."""
-        from .openai_server import FakeOpenAI
+    def fake_openai_factory(request) -> Iterator[Callable[..., FakeOpenAI]]:
+        """``make(**FakeOpenAI kwargs) -> started FakeOpenAI``; all are stopped after the test.
 
+        The fake requires credentials, as the services do; under pytest-django the app's
+        settings are given the key it expects (OPENAI_API_KEY, AZURE_OPENAI_API_KEY)."""
+        from .openai_server import DEFAULT_API_KEY, FakeOpenAI
+
+        if "settings" in request.fixturenames or _django_configured():
+            settings = request.getfixturevalue("settings")
+            settings.OPENAI_API_KEY = settings.AZURE_OPENAI_API_KEY = DEFAULT_API_KEY
         yield from _servers(FakeOpenAI)
 
     @pytest.fixture
     def fake_openai(fake_openai_factory: Callable[..., FakeOpenAI]) -> FakeOpenAI:
-        """A started FakeOpenAI with defaults: echo answer, no latency, any key accepted."""
+        """A started FakeOpenAI with defaults: echo answer, no latency, credentials required
+        (``DEFAULT_API_KEY``, or ``DEFAULT_ENTRA_TOKEN`` on the Azure paths)."""
         return fake_openai_factory()
 
     @pytest.fixture

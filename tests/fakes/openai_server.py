@@ -17,9 +17,19 @@ What it covers of the API:
   ``base64`` ``encoding_format`` (the openai SDK asks for base64 by default); exact vectors can be
   registered for given texts.
 * ``GET /v1/models``: one chat model and one embedding model.
-* Errors in the shapes the real services use: 401 (bad key), 429 with ``retry-after-ms`` and
-  ``retry-after``, 5xx, Azure's content-filter 400 (``code: "content_filter"`` with
+* Credentials, as the services require them: a key of ``api_keys`` (default
+  :data:`DEFAULT_API_KEY`) as ``api-key`` header or bearer token, or on the Azure paths a
+  Microsoft Entra token of ``entra_tokens`` (default :data:`DEFAULT_ENTRA_TOKEN`) as bearer
+  token; anything else is a 401 in the service's shape. ``require_auth=False`` (or
+  :meth:`FakeOpenAI.allow_anonymous`) accepts anything, as a compatible server without keys.
+* Errors in the shapes the real services use: 401, 429 "rate_limit_exceeded" with
+  ``retry-after-ms``, ``retry-after`` in seconds or ``retry-after`` as an HTTP-date
+  (:func:`rate_limit`), 429 "insufficient_quota" without a retry header
+  (:func:`insufficient_quota`), 5xx, Azure's content-filter 400 (``code: "content_filter"`` with
   ``innererror.content_filter_result``), and a 400 for a malformed request.
+* Streams framed in every way server-sent events allow (:class:`Framing`): ``\\n``,
+  ``\\r\\n`` or ``\\r`` line ends, comment lines, ``event:`` and ``id:`` lines, data over
+  several ``data:`` lines.
 
 The answer text: by default a deterministic echo built from the prompt. Every source given to the
 model as a line ``[name]: text`` (in any message) is cited: ``According to the sources, <first
@@ -47,6 +57,7 @@ import base64
 import collections
 import contextlib
 import dataclasses
+import email.utils
 import functools
 import itertools
 import json
@@ -62,10 +73,17 @@ from typing import Any
 from aiohttp import web
 
 __all__ = [
+    "CR",
+    "CRLF",
+    "DEFAULT_API_KEY",
+    "DEFAULT_ENTRA_TOKEN",
+    "LF",
     "BackgroundServer",
     "Behaviour",
     "FakeOpenAI",
+    "Framing",
     "RecordedRequest",
+    "insufficient_quota",
     "content_filter_error",
     "content_filter_mid_stream",
     "default_answer",
@@ -365,6 +383,60 @@ async def _record(
 
 
 # --------------------------------------------------------------------------------------------------
+# Credentials and stream framing
+# --------------------------------------------------------------------------------------------------
+
+DEFAULT_API_KEY = "sk-fake-openai-key"
+DEFAULT_ENTRA_TOKEN = "fake-entra-token"
+
+
+@dataclasses.dataclass(frozen=True)
+class Framing:
+    """How the server-sent events of a streamed answer are framed: every way the SSE format
+    allows that a chat completions stream may use.
+
+    ``newline``: the line end, ``\\n``, ``\\r\\n`` or ``\\r`` (an event ends with two).
+    ``comments``: a ``: keep-alive`` comment block before every event. ``events``: an ``event:
+    message`` line in every event. ``ids``: an ``id: N`` line in every event (the id is kept
+    across events, so a later comment block is a blank dispatch for a naive decoder).
+    ``split_data``: each JSON object over two ``data:`` lines (joined by a newline, which JSON
+    allows between members). ``compact``: ``data:{...}``, without the optional space.
+    """
+
+    newline: bytes = b"\n"
+    comments: bool = False
+    events: bool = False
+    ids: bool = False
+    split_data: bool = False
+    compact: bool = False
+
+    def frame(self, payload: bytes, n: int) -> bytes:
+        """One event carrying ``payload`` (n: its position in the stream)."""
+        nl = self.newline
+        out = b""
+        if self.comments:
+            out += b": keep-alive" + nl + nl
+        if self.events:
+            out += b"event: message" + nl
+        if self.ids:
+            out += b"id: " + str(n).encode() + nl
+        field = b"data:" if self.compact else b"data: "
+        cut = payload.find(b',"choices"') if self.split_data else -1
+        parts = [payload[:cut], payload[cut:]] if cut > 0 else [payload]
+        for part in parts:
+            out += field + part + nl
+        return out + nl
+
+
+LF = Framing()
+CRLF = Framing(newline=b"\r\n")
+CR = Framing(newline=b"\r")
+EVERY_FORM = Framing(
+    newline=b"\r\n", comments=True, events=True, ids=True, split_data=True, compact=True
+)
+
+
+# --------------------------------------------------------------------------------------------------
 # Behaviours
 # --------------------------------------------------------------------------------------------------
 
@@ -391,6 +463,8 @@ class Behaviour:
     chunks: int | None = None
     chunk_interval: float | None = None
     finish_reason: str = "stop"
+    retry_at: float | None = None  # seconds from the response: a Retry-After HTTP-date
+    framing: Framing | None = None
 
 
 def reply(
@@ -400,29 +474,36 @@ def reply(
     chunks: int | None = None,
     chunk_interval: float | None = None,
     finish_reason: str = "stop",
+    framing: Framing | None = None,
 ) -> Behaviour:
-    """Answer normally, with this exact text (None: the server's answer) and/or latency."""
+    """Answer normally, with this exact text (None: the server's answer) and/or latency, and
+    streamed with ``framing`` (None: the server's)."""
     return Behaviour(
         text=text,
         ttft=ttft,
         chunks=chunks,
         chunk_interval=chunk_interval,
         finish_reason=finish_reason,
+        framing=framing,
     )
 
 
 def rate_limit(
-    retry_after_ms: int | None = 50,
+    retry_after_ms: int | None = None,
     *,
     retry_after: float | None = None,
+    retry_at: float | None = None,
     endpoint: str = "chat",
 ) -> Behaviour:
-    """429 with ``retry-after-ms`` (and ``retry-after`` in whole seconds, rounded up)."""
+    """429 "rate_limit_exceeded", in the header shapes the services use: ``retry-after-ms``
+    (milliseconds), ``retry-after`` (seconds), and ``retry_at``: ``retry-after`` as an
+    HTTP-date that many seconds after the response (whole seconds, as the format has). Only
+    the ones given are sent; none given: ``retry-after-ms: 50``."""
+    if retry_after_ms is None and retry_after is None and retry_at is None:
+        retry_after_ms = 50
     headers: list[tuple[str, str]] = []
     if retry_after_ms is not None:
         headers.append(("retry-after-ms", str(retry_after_ms)))
-        if retry_after is None:
-            retry_after = max(1, math.ceil(retry_after_ms / 1000))
     if retry_after is not None:
         headers.append(("retry-after", f"{retry_after:g}"))
     body = {
@@ -434,7 +515,29 @@ def rate_limit(
             "code": "rate_limit_exceeded",
         }
     }
-    return Behaviour(kind="error", endpoint=endpoint, status=429, body=body, headers=tuple(headers))
+    return Behaviour(
+        kind="error",
+        endpoint=endpoint,
+        status=429,
+        body=body,
+        headers=tuple(headers),
+        retry_at=retry_at,
+    )
+
+
+def insufficient_quota(*, endpoint: str = "chat") -> Behaviour:
+    """OpenAI's 429 for an account out of credit: no retry header, and retrying cannot help."""
+    body = {
+        "error": {
+            "message": "You exceeded your current quota, please check your plan and billing "
+            "details. For more information on this error, read the docs: "
+            "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
+    return Behaviour(kind="error", endpoint=endpoint, status=429, body=body)
 
 
 def server_error(status: int = 500, *, endpoint: str = "chat") -> Behaviour:
@@ -662,7 +765,10 @@ class FakeOpenAI(BackgroundServer):
         ttft: float = 0.0,
         chunks: int | None = None,
         chunk_interval: float = 0.0,
-        api_keys: Iterable[str] = (),
+        api_keys: Iterable[str] = (DEFAULT_API_KEY,),
+        entra_tokens: Iterable[str] = (DEFAULT_ENTRA_TOKEN,),
+        require_auth: bool = True,
+        framing: Framing | None = None,
         model: str = "gpt-4o-mini",
         embedding_model: str = "text-embedding-3-small",
         embedding_dimensions: int = 1536,
@@ -675,7 +781,11 @@ class FakeOpenAI(BackgroundServer):
         self.ttft = ttft
         self.chunks = chunks
         self.chunk_interval = chunk_interval
-        self.api_keys: set[str] = set(api_keys)
+        self.api_keys: set[str] = set()
+        self.require_api_key(*api_keys)
+        self.entra_tokens: set[str] = set(entra_tokens)
+        self.require_auth = require_auth
+        self.framing = framing or LF
         self.model = model
         self.embedding_model = embedding_model
         self.embedding_dimensions = embedding_dimensions
@@ -710,9 +820,29 @@ class FakeOpenAI(BackgroundServer):
     ) -> None:
         self.ttft, self.chunks, self.chunk_interval = ttft, chunks, chunk_interval
 
+    @property
+    def api_key(self) -> str:
+        """A key the fake accepts (the first one it was given)."""
+        return self._first_key
+
     def require_api_key(self, *keys: str) -> None:
-        """Accept only these keys (as ``api-key`` header or bearer token); none: accept anything."""
+        """Accept only these keys (as ``api-key`` header or bearer token, on every path), and on
+        the Azure paths the Entra tokens of :meth:`accept_entra_tokens`; anything else is a 401."""
         self.api_keys = set(keys)
+        self._first_key = keys[0] if keys else ""
+        self.require_auth = True
+
+    def accept_entra_tokens(self, *tokens: str) -> None:
+        """Bearer tokens accepted on the Azure paths, as Microsoft Entra ID tokens are."""
+        self.entra_tokens = set(tokens)
+
+    def allow_anonymous(self) -> None:
+        """Accept requests with any credentials or none (a compatible server without keys)."""
+        self.require_auth = False
+
+    def set_framing(self, framing: Framing | None) -> None:
+        """How streamed answers are framed (None: ``data: ...`` and ``\\n\\n``, see Framing)."""
+        self.framing = framing or LF
 
     def enqueue(self, *behaviours: Behaviour, times: int = 1) -> None:
         """Queue behaviours for the next requests of their endpoint (each used ``times`` times)."""
@@ -733,13 +863,16 @@ class FakeOpenAI(BackgroundServer):
         self._vectors[text] = list(vector)
 
     def reset(self) -> None:
-        """Forget scripted behaviours, fixed answer, registered vectors, keys, the request log."""
+        """Forget scripted behaviours, fixed answer, registered vectors, the request log; back to
+        the default credentials and framing."""
         with self._cond:
             self._queue.clear()
             self._always.clear()
             self.requests.clear()
         self._vectors.clear()
-        self.api_keys = set()
+        self.require_api_key(DEFAULT_API_KEY)
+        self.entra_tokens = {DEFAULT_ENTRA_TOKEN}
+        self.framing = LF
         self.answer = None
         self.set_latency()
 
@@ -774,12 +907,14 @@ class FakeOpenAI(BackgroundServer):
         return app
 
     def _unauthorized(self, request: web.Request, azure: bool) -> web.Response | None:
-        if not self.api_keys:
+        if not self.require_auth:
             return None
         key = request.headers.get("api-key")
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth[:7].lower() == "bearer " else None
         if key in self.api_keys or token in self.api_keys:
+            return None
+        if azure and token is not None and token in self.entra_tokens:
             return None
         if azure:
             body: dict[str, Any] = {
@@ -788,6 +923,17 @@ class FakeOpenAI(BackgroundServer):
                     "message": "Access denied due to invalid subscription key or wrong API "
                     "endpoint. Make sure to provide a valid key for an active subscription and "
                     "use a correct regional API endpoint for your resource.",
+                }
+            }
+        elif key is None and token is None:
+            body = {
+                "error": {
+                    "message": "You didn't provide an API key. You need to provide your API key "
+                    "in an Authorization header using Bearer auth (i.e. Authorization: Bearer "
+                    "YOUR_KEY).",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
                 }
             }
         else:
@@ -799,7 +945,7 @@ class FakeOpenAI(BackgroundServer):
                     "code": "invalid_api_key",
                 }
             }
-        return web.json_response(body, status=401)
+        return web.json_response(body, status=401, headers=self._headers())
 
     def _headers(self) -> dict[str, str]:
         return {"x-request-id": f"req-fake-{next(self._ids)}"}
@@ -808,6 +954,9 @@ class FakeOpenAI(BackgroundServer):
         rec.status = b.status
         headers = self._headers()
         headers.update(dict(b.headers))
+        if b.retry_at is not None:
+            when = math.ceil(time.time() + b.retry_at)
+            headers["retry-after"] = email.utils.formatdate(when, usegmt=True)
         return web.json_response(b.body, status=b.status, headers=headers)
 
     @staticmethod
@@ -983,23 +1132,29 @@ class FakeOpenAI(BackgroundServer):
         pieces = _encoded_pieces(text, chunks)
         created = int(time.time())
         cid = f"chatcmpl-fake{next(self._ids)}"
+        framing = b.framing or self.framing
+        count = itertools.count()
+
+        def event(payload: bytes) -> bytes:
+            return framing.frame(payload, next(count))
+
         head = (
-            f'data: {{"id":"{cid}","object":"chat.completion.chunk","created":{created},'
+            f'{{"id":"{cid}","object":"chat.completion.chunk","created":{created},'
             f'"model":{json.dumps(model)},"system_fingerprint":"fp_fake","choices":[{{"index":0,'
         ).encode()
         cfr = b',"content_filter_results":' + json.dumps(_FILTER_SAFE).encode() if azure else b""
-        role = (
+        role = event(
             head
             + b'"delta":{"role":"assistant","content":"","refusal":null},'
             + (
                 b'"logprobs":null,"finish_reason":null'
                 + (b',"content_filter_results":{}' if azure else b"")
             )
-            + b"}]}\n\n"
+            + b"}]}"
         )
         content_head = head + b'"delta":{"content":'
-        content_tail = b'},"logprobs":null,"finish_reason":null' + cfr + b"}]}\n\n"
-        frames = [content_head + p + content_tail for p in pieces]
+        content_tail = b'},"logprobs":null,"finish_reason":null' + cfr + b"}]}"
+        frames = [event(content_head + p + content_tail) for p in pieces]
 
         resp = web.StreamResponse(
             status=200,
@@ -1022,7 +1177,7 @@ class FakeOpenAI(BackgroundServer):
                     {"prompt_index": 0, "content_filter_results": _FILTER_SAFE}
                 ],
             }
-            await resp.write(b"data: " + json.dumps(first).encode() + b"\n\n")
+            await resp.write(event(json.dumps(first).encode()))
 
         stop_at = len(frames)
         if b.kind in ("drop", "hang", "filter"):
@@ -1061,12 +1216,12 @@ class FakeOpenAI(BackgroundServer):
         if azure:
             results = _FILTER_HIT if finish_reason == "content_filter" else _FILTER_SAFE
             fin_cfr = b',"content_filter_results":' + json.dumps(results).encode()
-        finish = (
+        finish = event(
             head
             + b'"delta":{},"logprobs":null,"finish_reason":'
             + json.dumps(finish_reason).encode()
             + fin_cfr
-            + b"}]}\n\n"
+            + b"}]}"
         )
         tail = [finish]
         options = body.get("stream_options")
@@ -1085,8 +1240,8 @@ class FakeOpenAI(BackgroundServer):
                     "total_tokens": prompt_tokens + completion_tokens,
                 },
             }
-            tail.append(b"data: " + json.dumps(usage).encode() + b"\n\n")
-        tail.append(b"data: [DONE]\n\n")
+            tail.append(event(json.dumps(usage).encode()))
+        tail.append(event(b"[DONE]"))
         await resp.write(b"".join(tail))
         await resp.write_eof()
         self._mark_finished(rec)
@@ -1164,7 +1319,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--chunks", type=int, default=None, help="content chunks per answer")
     parser.add_argument("--chunk-interval", type=float, default=0.0, help="seconds between chunks")
     parser.add_argument("--answer", default=None, help="fixed answer (default: echo answer)")
-    parser.add_argument("--api-key", action="append", default=[], help="required key (repeat)")
+    parser.add_argument(
+        "--api-key", action="append", default=[], help="required key (repeat); none: any"
+    )
     parser.add_argument("--model", default="gpt-4o-mini")
     parser.add_argument("--embedding-dimensions", type=int, default=1536)
     parser.add_argument("--log-limit", type=int, default=1000, help="requests kept in the log")
@@ -1175,6 +1332,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         chunks=args.chunks,
         chunk_interval=args.chunk_interval,
         api_keys=args.api_key,
+        require_auth=bool(args.api_key),
         model=args.model,
         embedding_dimensions=args.embedding_dimensions,
         host=args.host,
