@@ -130,7 +130,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.gone = True
         if self.answering is not None and not self.answering.done():
             self.answering.cancel()
-        await self.close(code=CLOSE_UNAUTHENTICATED)
+        try:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+        except OSError:  # already gone: nothing to close
+            pass
 
     async def auth_changed(self, message):
         """A logout, or a change to this user's rights, announced by chat/revocation.py."""
@@ -140,8 +143,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         user = await self._current_user()
         if user is not None and self.answering is not None and not self.answering.done():
             # The running answer was retrieved with the old rights.
-            await self.send_json({"error": RIGHTS_CHANGED})
             self.answering.cancel()
+            try:
+                await self.send_json({"error": RIGHTS_CHANGED})
+            except OSError:  # the client has left; its disconnect is on the way
+                self.gone = True
 
     async def _follow_frame(self, frame) -> None:
         try:

@@ -3,8 +3,11 @@
 streams framed in every way server-sent events allow, and Azure AI Search's near-real-time
 writes with Retry-After on throttling."""
 
+import json
+
 import aiohttp
 import pytest
+from asgiref.sync import sync_to_async
 from azure.core.credentials import AzureKeyCredential
 from azure.search.documents.aio import SearchClient
 
@@ -141,6 +144,20 @@ async def test_insufficient_quota_is_not_retried_and_says_what_is_wrong(answerer
     assert len(llm.chat_requests) == 1
     assert out.value.status == 503 and out.value.retry_after is None
     assert "quota" in out.value.message and "try again" not in out.value.message
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_chat_api_answers_an_exhausted_quota_with_a_clear_503(llm, async_client):
+    from tests.chat_helpers import ask, build_kb
+
+    await sync_to_async(build_kb)()
+    llm.enqueue(insufficient_quota(), times=3)
+    response = await async_client.post(
+        "/chat/stream", data=json.dumps(ask(QUESTION)), content_type="application/json"
+    )
+    assert response.status_code == 503 and "Retry-After" not in response
+    assert "quota" in response.json()["error"]
+    assert len(llm.chat_requests) == 1
 
 
 async def test_insufficient_quota_on_the_query_rewrite_is_not_retried(answerer, llm):
