@@ -1,176 +1,390 @@
-"""Property: whoever asks, through whichever channel, nothing from a document they may not read is
-returned, cited, quoted or shown. Random groups, users, collections and documents (hypothesis)."""
+"""Property: whoever asks, through whichever channel, finds exactly what they may read, while
+documents, groups and users change between the questions and the index syncs only now and then.
+
+A hypothesis state machine adds documents and users, restricts and opens documents, publishes,
+unpublishes and deletes them, moves users between groups, demotes, promotes, deactivates and
+reactivates them, syncs the index (sometimes), and asks. Every answer must hold in both directions:
+nothing from a document the asker may not read now (by its row) is returned, cited, quoted or
+shown; and every document they may read, and that the index already holds with access for them,
+is found by its own unique word. The same for a collection override, and a collection the asker
+may read nothing in answers like a missing one.
+
+The default run is short; RAGSITE_TEST_LONG=1 (make test-long) runs at least 200 examples.
+"""
 
 import asyncio
+import io
 import json
+import os
 import uuid
+from dataclasses import dataclass, field
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import channel_layers
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
-from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from chat.models import Conversation
 from knowledge.models import Collection, Document
-from tests.chat_helpers import ws_collect, ws_connect
+from tests.chat_helpers import ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-GROUPS = ["red", "green", "blue"]
-world = st.fixed_dictionaries(
-    {
-        "documents": st.lists(
-            st.fixed_dictionaries(
-                {
-                    "groups": st.sets(st.sampled_from(GROUPS), max_size=2),
-                    "published": st.booleans(),
-                    "collection": st.sampled_from(["alpha", "beta"]),
-                }
-            ),
-            min_size=1,
-            max_size=6,
-        ),
-        "users": st.lists(
-            st.fixed_dictionaries(
-                {"groups": st.sets(st.sampled_from(GROUPS), max_size=2), "staff": st.booleans()}
-            ),
-            min_size=1,
-            max_size=3,
-        ),
-        "anonymous_allowed": st.booleans(),
-        "collection_filter": st.sampled_from([None, "alpha"]),
-    }
-)
+LONG = os.environ.get("RAGSITE_TEST_LONG") == "1"
+GROUPS = ("red", "green", "blue")
+COLLECTIONS = ("alpha", "beta")
+CHANNELS = ("chat", "stream", "websocket", "search")
+MAX_DOCUMENTS = 7
+MAX_USERS = 3
 
 
-def _readable(doc_spec, user_spec) -> bool:
-    if not doc_spec["published"]:
-        return False
-    if user_spec is None:
-        return not doc_spec["groups"]
-    return (
-        user_spec["staff"]
-        or not doc_spec["groups"]
-        or bool(doc_spec["groups"] & user_spec["groups"])
+@dataclass
+class Doc:
+    pk: int
+    token: str
+    groups: set
+    published: bool
+    collection: str
+    deleted: bool = False
+
+
+@dataclass
+class Person:
+    user: User
+    client: object
+    groups: set = field(default_factory=set)
+    staff: bool = False
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Access:
+    all: bool = False
+    public: bool = True
+    groups: frozenset = frozenset()
+
+    def reads(self, groups, published=True) -> bool:
+        if not published:
+            return False
+        return self.all or (self.public and not groups) or bool(self.groups & set(groups))
+
+
+NOTHING = Access(public=False)
+
+
+class AccessMachine(RuleBasedStateMachine):
+    """What the rows say (self.docs), what the index last saw (self.indexed), and the askers."""
+
+    new_client = None  # set by the test: a client of the suite's kind
+    django_settings = None
+
+    def __init__(self):
+        super().__init__()
+        self.run = uuid.uuid4().hex[:6]
+        self.docs: list[Doc] = []
+        self.indexed: dict[int, tuple[frozenset, str]] = {}
+        self.people: list[Person] = []
+        self.groups = {name: Group.objects.create(name=f"{name}-{self.run}") for name in GROUPS}
+        self.collections = {
+            slug: Collection.objects.create(name=f"{slug}-{self.run}", slug=f"{slug}-{self.run}")
+            for slug in COLLECTIONS
+        }
+        self.anonymous_allowed = True
+
+    @initialize(allowed=st.booleans())
+    def anonymous_chat(self, allowed):
+        self.anonymous_allowed = allowed
+        self.django_settings.CHAT_ALLOW_ANONYMOUS = allowed
+
+    def teardown(self):
+        Conversation.objects.all().delete()
+        Document.objects.all().delete()
+        call_command(
+            "sync_index", verbosity=0, stdout=io.StringIO()
+        )  # the index forgets this example's documents
+        Collection.objects.all().delete()
+        User.objects.all().delete()
+        Group.objects.all().delete()
+
+    # -- documents ----------------------------------------------------------------------------
+
+    @precondition(lambda self: len(self.docs) < MAX_DOCUMENTS)
+    @rule(
+        groups=st.sets(st.sampled_from(GROUPS), max_size=2),
+        published=st.booleans(),
+        collection=st.sampled_from(COLLECTIONS),
     )
-
-
-def _build(spec, run):
-    groups = {name: Group.objects.create(name=f"{name}-{run}") for name in GROUPS}
-    collections = {
-        slug: Collection.objects.create(name=f"{slug}-{run}", slug=f"{slug}-{run}")
-        for slug in ("alpha", "beta")
-    }
-    tokens = []
-    for i, doc_spec in enumerate(spec["documents"]):
-        token = f"zq{run}x{i}"
+    def add_document(self, groups, published, collection):
+        token = f"zq{self.run}x{len(self.docs)}"
         doc = Document.objects.create(
             title=f"Note {token}",
             body=f"The code word {token} opens locker {token} for the team.",
-            published=doc_spec["published"],
-            collection=collections[doc_spec["collection"]],
+            published=published,
+            collection=self.collections[collection],
         )
-        doc.groups.set([groups[g] for g in doc_spec["groups"]])
-        tokens.append((token, doc))
-    users = []
-    for j, user_spec in enumerate(spec["users"]):
-        user = User.objects.create_user(f"u{run}{j}", password="x", is_staff=user_spec["staff"])
-        user.groups.set([groups[g] for g in user_spec["groups"]])
-        users.append((user, user_spec))
-    call_command("sync_index", verbosity=0)
-    return tokens, users, collections
+        doc.groups.set([self.groups[g] for g in groups])
+        self.docs.append(Doc(doc.pk, token, set(groups), published, collection))
 
+    def _live(self):
+        return [d for d in self.docs if not d.deleted]
 
-def _cleanup():
-    Conversation.objects.all().delete()
-    Document.objects.all().delete()
-    Collection.objects.all().delete()
-    User.objects.all().delete()
-    Group.objects.all().delete()
+    @precondition(lambda self: any(not d.deleted for d in self.docs))
+    @rule(pick=st.integers(0, 99), group=st.sampled_from(GROUPS))
+    def toggle_document_group(self, pick, group):
+        doc = self._live()[pick % len(self._live())]
+        row = Document.objects.get(pk=doc.pk)
+        if group in doc.groups:
+            row.groups.remove(self.groups[group])
+            doc.groups.discard(group)
+        else:
+            row.groups.add(self.groups[group])
+            doc.groups.add(group)
 
+    @precondition(lambda self: any(not d.deleted for d in self.docs))
+    @rule(pick=st.integers(0, 99))
+    def toggle_published(self, pick):
+        doc = self._live()[pick % len(self._live())]
+        row = Document.objects.get(pk=doc.pk)
+        row.published = doc.published = not doc.published
+        row.save()
 
-@settings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(spec=world)
-def test_no_channel_ever_shows_what_a_user_may_not_read(spec, transactional_db, settings, capsys):
-    settings.CHAT_ALLOW_ANONYMOUS = spec["anonymous_allowed"]
-    settings.CHAT_STREAM_DELAY_SECONDS = 0
-    run = uuid.uuid4().hex[:6]
-    try:
-        tokens, users, collections = _build(spec, run)
-        question = "Which locker does each code word open? " + " ".join(t for t, _ in tokens)
-        overrides = {"top": 50, "suggest_followup_questions": True, "render_html": True}
-        if spec["collection_filter"]:
-            overrides["collection"] = collections[spec["collection_filter"]].slug
-        body = {"messages": [{"role": "user", "content": question}]}
-        body["context"] = {"overrides": overrides}
-        for user, user_spec in [(None, None), *users]:
-            client = Client()
-            if user is not None:
-                client.force_login(user)
-            forbidden = [
-                (token, doc)
-                for (token, doc), doc_spec in zip(tokens, spec["documents"], strict=True)
-                if not _readable(doc_spec, user_spec)
-            ]
-            seen = []
-            for endpoint in ("/chat", "/chat/stream"):
-                response = client.post(
-                    endpoint, data=json.dumps(body), content_type="application/json"
-                )
-                raw = _content(response)
-                if user is None and not spec["anonymous_allowed"]:
-                    assert response.status_code == 401
-                    continue
-                assert response.status_code == 200
-                seen.append(raw.decode())
-            seen.append(_websocket(client, user, body))
-            for _token, doc in forbidden:
-                page = client.get(f"/source/{doc.pk}/")
-                assert page.status_code == 404
-                seen.append(page.content.decode())
-            capsys.readouterr()
-            call_command(
-                "search", question, *(["--user", user.username] if user else []), "--top", "50"
+    @precondition(lambda self: any(not d.deleted for d in self.docs))
+    @rule(pick=st.integers(0, 99))
+    def delete_document(self, pick):
+        doc = self._live()[pick % len(self._live())]
+        Document.objects.filter(pk=doc.pk).delete()
+        doc.deleted = True
+
+    @rule()
+    def sync_index(self):
+        call_command("sync_index", verbosity=0, stdout=io.StringIO())
+        self.indexed = {
+            d.pk: (frozenset(d.groups), d.collection)
+            for d in self.docs
+            if d.published and not d.deleted
+        }
+
+    # -- users --------------------------------------------------------------------------------
+
+    @precondition(lambda self: len(self.people) < MAX_USERS)
+    @rule(groups=st.sets(st.sampled_from(GROUPS), max_size=2), staff=st.booleans())
+    def add_user(self, groups, staff):
+        user = User.objects.create_user(
+            f"u{self.run}{len(self.people)}", password="x", is_staff=staff
+        )
+        user.groups.set([self.groups[g] for g in groups])
+        client = self.new_client()
+        client.force_login(user)
+        self.people.append(Person(user, client, set(groups), staff))
+
+    @precondition(lambda self: self.people)
+    @rule(pick=st.integers(0, 99), group=st.sampled_from(GROUPS))
+    def toggle_user_group(self, pick, group):
+        person = self.people[pick % len(self.people)]
+        if group in person.groups:
+            person.user.groups.remove(self.groups[group])
+            person.groups.discard(group)
+        else:
+            person.user.groups.add(self.groups[group])
+            person.groups.add(group)
+
+    @precondition(lambda self: self.people)
+    @rule(pick=st.integers(0, 99), staff=st.booleans(), active=st.booleans())
+    def change_user(self, pick, staff, active):
+        """Promote or demote, deactivate or reactivate."""
+        person = self.people[pick % len(self.people)]
+        person.user.is_staff = person.staff = staff
+        person.user.is_active = person.active = active
+        person.user.save(update_fields=["is_staff", "is_active"])
+
+    # -- asking -------------------------------------------------------------------------------
+
+    def _access(self, person: Person | None, channel: str) -> Access | None:
+        """What the asker may read now; None when the chat refuses them (401)."""
+        if person is None or not person.active:
+            if person is not None and channel == "search":
+                return NOTHING  # `search --user` names an inactive account: it reads nothing
+            if channel == "search":
+                return Access() if self.anonymous_allowed else NOTHING
+            return Access() if self.anonymous_allowed else None
+        if person.staff:
+            return Access(all=True)
+        return Access(groups=frozenset(person.groups))
+
+    def _expected(self, access: Access, collection: str | None) -> set[str]:
+        found = set()
+        for doc in self._live():
+            if collection and doc.collection != collection:
+                continue
+            if not access.reads(doc.groups, doc.published):
+                continue  # the row says no
+            if doc.pk not in self.indexed:
+                continue  # the index does not hold it (yet)
+            indexed_groups, _ = self.indexed[doc.pk]
+            if access.reads(indexed_groups):  # the index's own filter, the first line
+                found.add(doc.token)
+        return found
+
+    @rule(
+        questions=st.lists(
+            st.tuples(
+                st.integers(-1, MAX_USERS - 1),
+                st.sampled_from(CHANNELS),
+                st.sampled_from([None, *COLLECTIONS]),
+            ),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    def ask(self, questions):
+        """A few askers (-1 and unknown numbers: anonymous), each on one channel."""
+        for who, channel, collection in questions:
+            self._check(who, channel, collection)
+
+    def _check(self, who, channel, collection):
+        person = self.people[who] if 0 <= who < len(self.people) else None
+        if channel == "search":
+            collection = None  # the admin's tool: collections are no secret there
+        access = self._access(person, channel)
+        slug = self.collections[collection].slug if collection else None
+        question = " ".join(d.token for d in self.docs) or "nothing"
+        status, found, raw = self._ask(person, channel, question, slug)
+
+        forbidden = [d for d in self.docs if access is None or not self._row_reads(access, d)]
+        for doc in forbidden:
+            assert f"locker {doc.token}" not in raw, (channel, doc, access)
+            assert f"Note {doc.token}" not in raw, (channel, doc, access)
+        if access is None:
+            assert status in (401, None), (channel, status)
+            assert not found
+            return
+        if (
+            collection
+            and not access.all
+            and not any(
+                self._row_reads(access, d) and d.collection == collection for d in self._live()
             )
-            seen.append(capsys.readouterr().out)
-            everything = "\n".join(seen)
-            for token, _ in forbidden:
-                # the question itself names every token; a leak is the document's own text
-                assert f"locker {token}" not in everything, (token, user_spec)
-                assert f"Note {token}" not in everything, (token, user_spec)
-    finally:
-        _cleanup()
+        ):
+            assert status == 400 and "no collection" in raw, (channel, status, raw[:300])
+            return
+        assert status == 200, (channel, status, raw[:300])
+        assert found == self._expected(access, collection), (channel, access, collection)
+
+    def _row_reads(self, access: Access, doc: Doc) -> bool:
+        return not doc.deleted and access.reads(doc.groups, doc.published)
+
+    def _ask(self, person, channel, question, slug) -> tuple[int | None, set[str], str]:
+        tokens = {d.token: d for d in self.docs}
+        if channel == "search":
+            out = io.StringIO()
+            args = [question, "--top", "50"]
+            if person is not None:
+                args += ["--user", person.user.username]
+            call_command("search", *args, stdout=out)
+            raw = out.getvalue()
+            return 200, {t for t in tokens if f"[Note {t}]" in raw}, raw
+        overrides = {"top": 50, "suggest_followup_questions": True, "render_html": True}
+        if slug:
+            overrides["collection"] = slug
+        body = {
+            "messages": [{"role": "user", "content": question}],
+            "context": {"overrides": overrides},
+        }
+        client = person.client if person is not None else self.new_client()
+        if channel == "websocket":
+            status, events = _websocket(client if person is not None else None, body)
+        else:
+            endpoint = "/chat" if channel == "chat" else "/chat/stream"
+            response = client.post(endpoint, data=json.dumps(body), content_type="application/json")
+            status, events = response.status_code, _events(response)
+        raw = json.dumps(events)
+        found = set()
+        for event in events:
+            for source in (event.get("context") or {}).get("data_points", {}).get("sources", []):
+                title = source["title"]
+                found |= {t for t in tokens if title == f"Note {t}"}
+        return status, found, raw
+
+    @precondition(lambda self: self.docs)
+    @rule(pick=st.integers(0, 99), who=st.integers(-1, MAX_USERS - 1))
+    def open_source_page(self, pick, who):
+        doc = self.docs[pick % len(self.docs)]
+        person = self.people[who] if 0 <= who < len(self.people) else None
+        access = self._access(person, "page") or NOTHING
+        client = person.client if person is not None else self.new_client()
+        status = client.get(f"/source/{doc.pk}/").status_code
+        assert status == (200 if self._row_reads(access, doc) else 404), (doc, access)
 
 
-def _content(response) -> bytes:
-    """The body, also of a streamed answer (an async iterator) read from a sync test."""
+def _events(response) -> list[dict]:
     if not response.streaming:
-        return response.content
+        return [json.loads(response.content)]
 
-    async def collect():
-        return b"".join([chunk async for chunk in response.streaming_content])
+    content = response.streaming_content
+    if hasattr(content, "__aiter__"):
 
-    return async_to_sync(collect)()
+        async def collect():
+            return b"".join([chunk async for chunk in content])
+
+        raw = async_to_sync(collect)()
+    else:
+        raw = b"".join(content)
+    return [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
 
 
-def _websocket(client, user, body) -> str:
+def _websocket(client, body) -> tuple[int | None, list[dict]]:
+    """(200, events) for an answer, (400, [error]) for a refused question, (None, []) when the
+    socket is refused."""
+
     async def talk():
-        channel_layers.backends.clear()  # this example runs its own event loop
-        cookie = f"sessionid={client.cookies['sessionid'].value}" if user is not None else None
+        channel_layers.backends.clear()  # each call runs its own event loop
+        cookie = f"sessionid={client.cookies['sessionid'].value}" if client is not None else None
         socket, connected, _ = await ws_connect(cookie=cookie)
         if not connected:
-            return ""
+            return None, []
         await socket.send_to(text_data=json.dumps({"type": "chat", **body}))
-        events = await ws_collect(socket)
-        await socket.disconnect()
-        return json.dumps(events)
+        events = []
+        try:
+            while True:
+                event = json.loads(await socket.receive_from(timeout=10))
+                events.append(event)
+                if "error" in event and "type" not in event:
+                    return 400, events
+                if event.get("type") == "response.completed":
+                    return 200, events
+        finally:
+            await socket.disconnect()
 
-    return async_to_sync(asyncio.wait_for)(talk(), 20)
+    return async_to_sync(asyncio.wait_for)(talk(), 30)
+
+
+def test_every_channel_finds_exactly_what_the_rows_allow(transactional_db, settings, client):
+    settings.CHAT_STREAM_DELAY_SECONDS = 0
+    # Many questions from one address in a few seconds: the abuse limits are not under test.
+    settings.CHAT_RATE_LIMIT = settings.CHAT_RATE_LIMIT_PER_IP = None
+    AccessMachine.django_settings = settings
+    AccessMachine.new_client = staticmethod(lambda: type(client)())
+    run_state_machine_as_test(
+        AccessMachine,
+        settings=settings_for_run(),
+    )
+
+
+def settings_for_run():
+    return hypothesis_settings(
+        max_examples=200 if LONG else 25,
+        stateful_step_count=30 if LONG else 15,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
