@@ -91,11 +91,14 @@ async def test_a_document_larger_than_one_request_still_indexes(
     settings.AZURE_SEARCH_ENDPOINT = service.endpoint
     settings.AZURE_SEARCH_KEY = service.api_key
     settings.AZURE_SEARCH_BATCH_SIZE = 1000
+    settings.OPENAI_EMBEDDING_DIMENSIONS = dims = 256
     backend = build_backend()
     try:
         await backend.create_index()
-        text = "The big manual goes on and on about its subject. " * 100  # 5 KB
-        await backend.upsert_document(9, [chunk(9, i, f"Part {i}. {text}") for i in range(300)])
+        text = "The big manual goes on and on about its subject. " * 60  # 3 KB, and a vector
+        vector = tuple(-1.2345678901234567e-05 * (i + 1) for i in range(dims))
+        chunks = [chunk(9, i, f"Part {i}. {text}", vector=vector) for i in range(300)]
+        await backend.upsert_document(9, chunks)
     finally:
         await backend.close()
     uploads = [r for r in service.requests if r.endpoint == "index"]

@@ -35,6 +35,7 @@ PAGE = 1000
 # this many bytes of JSON, with room for the SDK's own framing.
 MAX_REQUEST_BYTES = 15 * 1024 * 1024
 ACTION_OVERHEAD = 64  # the "@search.action" member and separators the SDK adds per document
+FLOAT_JSON_BYTES = 25  # the longest float repr ("-1.2345678901234567e-05") and ", "
 
 
 def odata_string(value: str) -> str:
@@ -190,7 +191,11 @@ class AzureSearchBackend:
         batch: list[dict] = []
         used = 0
         for document in documents:
-            cost = len(json.dumps(document)) + ACTION_OVERHEAD
+            # The vector is costed, not serialised: an upper bound, without the time to write
+            # thousands of floats out twice.
+            vector = document.get(VECTOR_FIELD) or ()
+            rest = {k: v for k, v in document.items() if k != VECTOR_FIELD}
+            cost = len(json.dumps(rest)) + FLOAT_JSON_BYTES * len(vector) + ACTION_OVERHEAD
             if batch and (len(batch) >= size or used + cost > MAX_REQUEST_BYTES):
                 yield batch
                 batch, used = [], 0
