@@ -1,0 +1,144 @@
+"""Who may read what, decided for one user at a time: the access filter each kind of user gets
+(anonymous with anonymous chat on and off, inactive, staff, superuser, group member), what that
+filter lets through and how it is described, and whether a document with given groups is
+readable. The end-to-end checks through every channel are in test_chat_access.py and
+test_access_property.py; these pin each decision on its own, in both directions."""
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import AnonymousUser, Group
+
+from knowledge.access import access_for, access_for_sync, can_read, group_key
+from knowledge.search.base import PUBLIC_GROUP, AccessFilter
+
+
+@pytest.fixture(params=["sync", "async"])
+def access(request):
+    """The user's filter, through the sync or the async entry point (both must agree)."""
+
+    return access_for_sync if request.param == "sync" else async_to_sync(access_for)
+
+
+def group_id(name: str) -> int:
+    return Group.objects.get_or_create(name=name)[0].pk
+
+
+def reads(access_filter: AccessFilter, *group_ids: int) -> bool:
+    """Whether the filter lets through a document restricted to these groups (none: public)."""
+    return can_read(access_filter, list(group_ids))
+
+
+# Group keys are what the index stores in each chunk: an index built before a change of format
+# would answer nobody's restricted documents.
+def test_group_keys_are_g_and_the_group_id():
+    assert group_key(7) == "g7"
+    assert group_key(123) == "g123"
+
+
+@pytest.mark.parametrize("who", [None, AnonymousUser()], ids=["no user", "anonymous"])
+def test_anonymous_callers_read_public_documents_only_while_anonymous_chat_is_on(
+    access, settings, who
+):
+    settings.CHAT_ALLOW_ANONYMOUS = True
+    anonymous = access(who)
+    assert reads(anonymous)
+    assert not reads(anonymous, 1)
+    assert anonymous.allows([PUBLIC_GROUP])
+    assert not anonymous.allows([group_key(1)])
+    assert anonymous.describe() == "public documents"
+
+    settings.CHAT_ALLOW_ANONYMOUS = False
+    shut_out = access(who)
+    assert not reads(shut_out)
+    assert not reads(shut_out, 1)
+    assert not shut_out.allows([PUBLIC_GROUP])
+    assert shut_out.describe() == "nothing (anonymous access is off)"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "flags",
+    [{}, {"is_staff": True}, {"is_superuser": True}, {"is_staff": True, "is_superuser": True}],
+    ids=["member", "staff", "superuser", "staff superuser"],
+)
+def test_an_inactive_account_reads_nothing_whatever_its_rank_or_groups(
+    access, make_user, settings, flags
+):
+    settings.CHAT_ALLOW_ANONYMOUS = True
+    user = make_user("gone", "HR")
+    hr = group_id("HR")
+    for field, value in {**flags, "is_active": False}.items():
+        setattr(user, field, value)
+    user.save()
+    inactive = access(user)
+    assert not reads(inactive)
+    assert not reads(inactive, hr)
+    assert inactive.describe() == "nothing (anonymous access is off)"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "flags", [{"is_staff": True}, {"is_superuser": True}], ids=["staff", "superuser"]
+)
+def test_staff_and_superusers_read_every_document(access, make_user, flags):
+    user = make_user("boss")  # in no group at all
+    for field, value in flags.items():
+        setattr(user, field, value)
+    user.save()
+    everything = access(user)
+    assert reads(everything)
+    assert reads(everything, 41, 42)
+    assert everything.allows(["no-such-group"])
+    assert everything.describe() == "all documents (staff)"
+
+
+@pytest.mark.django_db
+def test_a_member_reads_public_documents_and_those_of_each_of_their_groups(
+    access, make_user, settings
+):
+    settings.CHAT_ALLOW_ANONYMOUS = False  # members read public documents regardless
+    user = make_user("mia", "HR", "Legal")
+    hr, legal, finance = [group_id(n) for n in ("HR", "Legal", "Finance")]
+    member = access(user)
+    assert member.groups == frozenset({group_key(hr), group_key(legal)})
+    assert reads(member)
+    assert reads(member, hr)
+    assert reads(member, legal)
+    assert reads(member, finance, legal)  # any one of the document's groups is enough
+    assert not reads(member, finance)
+    assert member.describe() == " or ".join(
+        ["public documents"] + [f"group {g}" for g in sorted([group_key(hr), group_key(legal)])]
+    )
+
+
+@pytest.mark.django_db
+def test_a_user_in_no_group_reads_public_documents_only(access, make_user):
+    member = access(make_user("nils"))
+    assert member.groups == frozenset()
+    assert reads(member)
+    assert not reads(member, group_id("HR"))
+    assert member.describe() == "public documents"
+
+
+@pytest.mark.django_db
+def test_losing_a_group_takes_its_documents_away_at_the_next_question(access, make_user):
+    user = make_user("olga", "HR")
+    hr = group_id("HR")
+    assert reads(access(user), hr)
+    user.groups.clear()
+    assert not reads(access(user), hr)
+
+
+def test_a_filter_without_public_documents_lets_through_its_groups_only():
+    groups_only = AccessFilter(groups=frozenset({"g3"}), public=False)
+    assert groups_only.allows(["g3"])
+    assert groups_only.allows([PUBLIC_GROUP, "g3"])
+    assert not groups_only.allows([PUBLIC_GROUP])
+    assert not groups_only.allows(["g4"])
+    assert not groups_only.allows([])
+    assert groups_only.describe() == "group g3"
+
+
+def test_nothing_is_readable_by_a_document_with_no_keys_at_all():
+    assert not AccessFilter().allows([])
+    assert AccessFilter(all=True).allows([])
