@@ -17,6 +17,7 @@ import json
 from django.conf import settings
 
 from ragsite.chat_handler import CHAT_API_PATHS
+from ragsite.per_loop import PerLoop
 
 # Staff upload documents here (knowledge/admin.py): the file plus the form's other fields.
 UPLOAD_PREFIX = "/admin/knowledge/document/"
@@ -89,26 +90,77 @@ def _too_large(limit: int) -> str:
     return f"The request body is too large (at most {limit} bytes)."
 
 
+class _Clock:
+    """Ends the waits of bodies past their deadline: one timer per event loop, ticking only
+    while some body is being waited for, instead of a timer per request."""
+
+    TICK = 0.5
+
+    def __init__(self):
+        self._loop = asyncio.get_running_loop()
+        self._waits: set[_BoundedBody] = set()
+        self._ticking = False
+
+    def watch(self, body: "_BoundedBody") -> None:
+        self._waits.add(body)
+        if not self._ticking:
+            self._ticking = True
+            self._loop.call_later(self.TICK, self._tick)
+
+    def unwatch(self, body: "_BoundedBody") -> None:
+        self._waits.discard(body)
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        for body in [body for body in self._waits if body.deadline <= now]:
+            self._waits.discard(body)
+            body.expire()
+        self._ticking = bool(self._waits)
+        if self._ticking:
+            self._loop.call_later(self.TICK, self._tick)
+
+
+_clocks = PerLoop(_Clock)
+
+
 class _BoundedBody:
-    __slots__ = ("_receive", "_send", "_limit", "_deadline", "_as_json", "_received", "_done")
+    """The handler's `receive` while the body comes in: counts its bytes and bounds the time
+    it takes."""
+
+    __slots__ = ("_receive", "_send", "_limit", "_as_json", "_received", "_done", "_task",
+                 "_clock", "_expired", "deadline")  # fmt: skip
 
     def __init__(self, receive, send, limit: int, seconds: float, as_json: bool):
         self._receive = receive
         self._send = send
         self._limit = limit
-        self._deadline = asyncio.get_running_loop().time() + seconds
         self._as_json = as_json
         self._received = 0
         self._done = False
+        self._expired = False
+        self._task = asyncio.current_task()
+        self._clock = _clocks.get()
+        self.deadline = self._clock._loop.time() + seconds
+
+    def expire(self) -> None:
+        """Called only while the handler waits in `receive`, never during its own work."""
+        self._expired = True
+        self._task.cancel()
 
     async def receive(self):
         if self._done:
             return await self._receive()
+        if self._clock._loop.time() >= self.deadline:
+            return await self._refuse(408, _TOO_SLOW)
+        self._clock.watch(self)
         try:
-            async with asyncio.timeout_at(self._deadline):
-                message = await self._receive()
-        except TimeoutError:
-            return await self._refuse(408, "The request body did not arrive in time.")
+            message = await self._receive()
+        except asyncio.CancelledError:
+            if not self._expired or self._task.uncancel() > 0:
+                raise  # someone else's cancellation (the server shutting down) goes on up
+            return await self._refuse(408, _TOO_SLOW)
+        finally:
+            self._clock.unwatch(self)
         if message["type"] != "http.request":
             self._done = True
             return message
@@ -125,3 +177,6 @@ class _BoundedBody:
         self._done = True
         await refuse(self._send, status, message, self._as_json)
         return {"type": "http.disconnect"}
+
+
+_TOO_SLOW = "The request body did not arrive in time."
