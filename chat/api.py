@@ -1,5 +1,6 @@
 """The HTTP chat API: POST /chat (one JSON object) and POST /chat/stream (JSON Lines)."""
 
+import asyncio
 import logging
 from contextlib import aclosing
 from importlib import import_module
@@ -80,10 +81,26 @@ async def _caller(request):
     return await sync_to_async(_identify, thread_sensitive=False)(request)
 
 
+def _json_content_type(request) -> bool:
+    """A chat request is JSON (no Content-Type at all is taken as JSON). Anything else is
+    refused before the body is parsed: Django's form and multipart parsers, which the CSRF check
+    runs for a logged-in caller, answer bad input with an HTML page."""
+    media_type = request.content_type or ""
+    return media_type in ("", "application/json") or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 async def _start_turn(request):
-    """Validate, authorise and prepare; returns (turn, None) or (None, error response)."""
+    """Validate, authorise and prepare; returns (turn, None) or (None, error response). The
+    turn holds the caller's stream slot (`turn.slot`), and the slot holds the turn: releasing
+    the slot ends the turn first (its upstream stream closed, its answer row written)."""
     if request.method != "POST":
         return None, json_error("Use POST with a JSON body.", 405)
+    if not _json_content_type(request):
+        return None, json_error(
+            "Send the chat request as JSON (Content-Type: application/json).", 415
+        )
     try:
         user, access = await _caller(request)
     except Exception as exc:
@@ -98,49 +115,76 @@ async def _start_turn(request):
         slot = await admit(user, request.META.get("REMOTE_ADDR"))
     except LimitExceeded as exc:
         return None, json_error(exc.message, 429, exc.retry_after)
+    handed_over = False
     try:
         chat_request = parse_request(parse_body(_read_body(request)))
         turn = await pipeline.prepare(
             chat_request, user, request.session.session_key, access=access
         )
+        turn.slot = slot
+        slot.hold(turn)
+        handed_over = True
+        return turn, None
     except ProtocolError as exc:
-        error = json_error(exc.message, exc.status)
+        return None, json_error(exc.message, exc.status)
     except AnswerError as exc:
-        error = json_error(exc.message, exc.status, exc.retry_after)
+        return None, json_error(exc.message, exc.status, exc.retry_after)
     except Exception as exc:
         if not is_outage(exc):
             raise
         log.warning("database unavailable: %r", exc)
-        error = json_error(MESSAGE, 503, retry_after=5)
-    else:
-        turn.slot = slot
-        return turn, None
-    await slot.release()
-    return None, error
+        return None, json_error(MESSAGE, 503, retry_after=5)
+    finally:
+        # Every other way out, a client that left (cancellation) included, frees the slot here.
+        if not handed_over:
+            await slot.release()
+
+
+def _private(response):
+    """Answers carry text only this caller may read: no shared cache may keep them."""
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @csrf_exempt
 async def chat(request):
     turn, error = await _start_turn(request)
     if error is not None:
-        return error
+        return _private(error)
     try:
         result = await pipeline.run_to_completion(turn)
     finally:
         await turn.slot.release()
     error_message = result.pop("error")
     if error_message and not result["output_text"]:
-        return json_error(error_message, 502)
-    return JsonResponse(result)
+        return _private(json_error(error_message, 502))
+    if error_message:  # the answer broke off: what was produced, and why it stops there
+        result["error"] = error_message
+    return _private(JsonResponse(result))
 
 
-@csrf_exempt
-async def chat_stream(request):
-    turn, error = await _start_turn(request)
-    if error is not None:
-        return error
+class TurnStreamingResponse(StreamingHttpResponse):
+    """The streamed answer, holding the caller's stream slot and the turn for as long as the
+    response lives. Whoever serves it releases them when it ends, however it ends: the iterator's
+    own end, `aclose()` from the chat handler (ragsite/chat_handler.py) for a client that left
+    before the iterator started, or Django's `close()` when served through its own handler."""
 
-    async def lines():
+    def __init__(self, turn, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slot = turn.slot
+        self._loop = asyncio.get_running_loop()
+
+    async def aclose(self) -> None:
+        await self.slot.release()
+
+    def close(self) -> None:
+        super().close()
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.slot.release_soon)
+
+
+async def _lines(turn):
+    try:
         async with aclosing(pipeline.stream(turn)) as events:
             try:
                 async for event in events:
@@ -148,10 +192,16 @@ async def chat_stream(request):
             except Exception:
                 log.exception("chat stream failed")
                 yield encode({"error": "Something went wrong while answering. Please try again."})
-            finally:
-                await turn.slot.release()
+    finally:
+        await turn.slot.release()
 
-    response = StreamingHttpResponse(lines(), content_type="application/x-ndjson")
-    response["Cache-Control"] = "no-cache"
+
+@csrf_exempt
+async def chat_stream(request):
+    turn, error = await _start_turn(request)
+    if error is not None:
+        return _private(error)
+    response = TurnStreamingResponse(turn, _lines(turn), content_type="application/x-ndjson")
+    _private(response)
     response["X-Accel-Buffering"] = "no"  # tell proxies not to buffer the stream
     return response

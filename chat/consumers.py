@@ -213,6 +213,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _answer(self, request):
         session_state, cancelled, turn, mirror, slot = None, False, None, None, None
+        error = None
         session = self.scope.get("session")
         client = self.scope.get("client") or (None, None)
         try:
@@ -220,28 +221,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
             turn = await pipeline.prepare(
                 request, self.scope.get("user"), session.session_key if session else None
             )
+            turn.slot = slot
+            slot.hold(turn)  # released with the slot: upstream closed, answer row written
             session_state = turn.session_state
             await self._follow(turn.conversation_id)
             mirror = Mirror(self.channel_layer, turn.conversation_id, self.channel_name)
             async with aclosing(pipeline.stream(turn)) as events:
                 async for event in events:
-                    await self.send_json(event)
+                    try:
+                        await self.send_json(event)
+                    except OSError:  # the client has left; its disconnect is on the way
+                        self.gone = cancelled = True
+                        break
                     await mirror.add(event)
-            turn = None
         except (ProtocolError, AnswerError, LimitExceeded) as exc:
-            await self.send_json({"error": exc.message})
+            error = exc.message
         except asyncio.CancelledError:
             cancelled = True
         except Exception as exc:
             if is_outage(exc):
                 log.warning("database unavailable: %r", exc)
-                await self.send_json({"error": MESSAGE})
+                error = MESSAGE
             else:
                 log.exception("websocket answer failed")
-                await self.send_json({"error": "Something went wrong while answering."})
+                error = "Something went wrong while answering."
         finally:
-            if turn is not None:
-                await turn.close()
+            # Once, and to the end even if this task is cancelled again meanwhile.
             if slot is not None:
                 await slot.release()
         completed = {"type": "response.completed", "session_state": session_state}
@@ -251,4 +256,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await mirror.add(completed)
         # Free before telling the client: its next question may arrive at once.
         self.answering = None
-        await self.send_json(completed)
+        try:
+            if error is not None:
+                await self.send_json({"error": error})
+            await self.send_json(completed)
+        except OSError:  # the client left meanwhile: nobody to tell
+            self.gone = True

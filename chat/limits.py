@@ -3,8 +3,12 @@ overall, with the `limits` library (in memory on the embedded default, Redis whe
 every worker process shares the counts), and a cap on concurrent streams per caller.
 """
 
+import asyncio
 import logging
+import math
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import limits
@@ -15,7 +19,6 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from ragsite.per_loop import PerLoop
 
 log = logging.getLogger(__name__)
-SLOT_TTL_SECONDS = 600  # a crashed process's slots expire rather than block the caller forever
 
 
 class LimitExceeded(Exception):
@@ -41,13 +44,15 @@ def caller_for(user, client_address: str | None) -> Caller:
 
 
 class ChatLimits:
-    def __init__(self):
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock  # wall time: Redis shares slot deadlines between processes
         self.redis = None
         if settings.REDIS_URL:
             storage = RedisStorage(f"async+{settings.REDIS_URL}", implementation="redispy")
             import redis.asyncio
 
             self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+            self._acquire_script = self.redis.register_script(_ACQUIRE)
         else:
             storage = MemoryStorage()
         self.limiter = MovingWindowRateLimiter(storage)
@@ -57,7 +62,8 @@ class ChatLimits:
             if settings.CHAT_RATE_LIMIT_PER_IP
             else None
         )
-        self.streams: dict[str, int] = {}
+        # Without Redis: per caller key, each open slot's token and the time it expires.
+        self.streams: dict[str, dict[str, float]] = {}
 
     async def close(self) -> None:
         if self.redis is not None:
@@ -78,49 +84,121 @@ class ChatLimits:
                 )
 
     async def acquire_stream(self, caller: Caller) -> "Slot":
+        """One of the caller's stream slots, or LimitExceeded when all are taken. A slot that
+        is never released (a crashed process, a bug) expires after the slot TTL on its own."""
         cap = settings.CHAT_MAX_CONCURRENT_STREAMS
         if not cap:
-            return Slot(self, None)
+            return Slot(self, None, None)
         key = f"ragsite:streams:{caller.key}"
+        token = uuid.uuid4().hex
+        ttl = float(settings.CHAT_STREAM_SLOT_TTL_SECONDS)
+        now = self.clock()
         if self.redis is not None:
-            count = await self.redis.incr(key)
-            await self.redis.expire(key, SLOT_TTL_SECONDS)
+            taken = await self._acquire_script(
+                keys=[key], args=[now, now + ttl, cap, token, max(1, math.ceil(ttl * 1000))]
+            )
         else:
-            count = self.streams[key] = self.streams.get(key, 0) + 1
-        slot = Slot(self, key)
-        if count > cap:
-            await slot.release()
+            slots = self._live(key, now)
+            taken = len(slots) < cap
+            if taken:
+                slots[token] = now + ttl
+                self.streams[key] = slots
+        if not taken:
             raise LimitExceeded(
                 f"You already have {cap} answers streaming. Wait for one to finish.", 5
             )
-        return slot
+        return Slot(self, key, token)
 
-    async def _release(self, key: str) -> None:
+    def _live(self, key: str, now: float) -> dict[str, float]:
+        slots = {t: deadline for t, deadline in self.streams.get(key, {}).items() if deadline > now}
+        if slots:
+            self.streams[key] = slots
+        else:
+            self.streams.pop(key, None)
+        return slots
+
+    async def open_streams(self, caller: Caller) -> int:
+        """How many of the caller's slots are taken (and not expired)."""
+        key = f"ragsite:streams:{caller.key}"
+        now = self.clock()
+        if self.redis is not None:
+            return await self.redis.zcount(key, f"({now}", "+inf")
+        return len(self._live(key, now))
+
+    async def _release(self, key: str, token: str) -> None:
         if self.redis is not None:
             try:
-                await self.redis.decr(key)
-            except Exception as exc:  # Redis away: the key's TTL frees the slot later
+                await self.redis.zrem(key, token)
+            except Exception as exc:  # Redis away: the slot's deadline frees it later
                 log.warning("could not release a stream slot: %r", exc)
         else:
-            self.streams[key] = max(0, self.streams.get(key, 1) - 1)
+            slots = self.streams.get(key)
+            if slots is not None:
+                slots.pop(token, None)
+                if not slots:
+                    del self.streams[key]
+
+
+# Atomic in Redis: drop the caller's expired slots, refuse when the rest fill the cap, else take
+# one until its deadline. The key itself lives as long as its latest slot.
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+    return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+# Releases still running after their caller was cancelled: the loop keeps only weak references.
+_releasing: set[asyncio.Task] = set()
 
 
 class Slot:
-    def __init__(self, owner: ChatLimits, key: str | None):
+    """A caller's stream slot, and what the turn that holds it must close before it frees
+    (anything with an async close(): the turn's upstream answer stream and answer row).
+    `release()` may be called any number of times from any exit path; it runs once, and runs
+    to the end even if its caller is cancelled meanwhile."""
+
+    def __init__(self, owner: ChatLimits, key: str | None, token: str | None):
         self.owner = owner
         self.key = key
+        self.token = token
+        self.held: list = []
+        self._release_task: asyncio.Task | None = None
+
+    def hold(self, resource) -> None:
+        self.held.append(resource)
+
+    def release_soon(self) -> asyncio.Task:
+        """Start the release (from a callback or a sync close(), on the loop's thread)."""
+        if self._release_task is None:
+            self._release_task = asyncio.ensure_future(self._release())
+            _releasing.add(self._release_task)
+            self._release_task.add_done_callback(_releasing.discard)
+        return self._release_task
 
     async def release(self) -> None:
-        key, self.key = self.key, None
-        if key is not None:
-            await self.owner._release(key)
+        await asyncio.shield(self.release_soon())
+
+    async def _release(self) -> None:
+        try:
+            for resource in reversed(self.held):
+                try:
+                    await resource.close()
+                except Exception:
+                    log.exception("could not close %r", resource)
+        finally:
+            self.held.clear()  # the turn points back at its slot: no cycle left for the GC
+            if self.key is not None:
+                await self.owner._release(self.key, self.token)
 
 
 chat_limits = PerLoop(lambda: ChatLimits())
 
 
-async def admit(user, client_address: str | None) -> Slot:
-    """Raise LimitExceeded, or return the stream slot the caller must release when done."""
+async def _admit(user, client_address: str | None) -> Slot:
     checker = chat_limits.get()
     caller = caller_for(user, client_address)
     try:
@@ -130,4 +208,22 @@ async def admit(user, client_address: str | None) -> Slot:
         raise
     except Exception as exc:  # the limit store is down: serve rather than refuse everyone
         log.warning("rate limit store unavailable, not limiting: %r", exc)
-        return Slot(checker, None)
+        return Slot(checker, None, None)
+
+
+async def admit(user, client_address: str | None) -> Slot:
+    """Raise LimitExceeded, or return the stream slot the caller must release when done.
+
+    A caller cancelled while the slot is being taken (a client that left) does not leak it:
+    the acquisition finishes on its own and the slot is released at once."""
+    admitting = asyncio.ensure_future(_admit(user, client_address))
+    try:
+        return await asyncio.shield(admitting)
+    except asyncio.CancelledError:
+        admitting.add_done_callback(_release_unclaimed)
+        raise
+
+
+def _release_unclaimed(admitting: asyncio.Future) -> None:
+    if not admitting.cancelled() and admitting.exception() is None:
+        admitting.result().release_soon()

@@ -52,25 +52,38 @@ class ChatAPIHandler(ASGIHandler):
         request an ExceptionGroup, a traceback and frames in reference cycles, which only the
         garbage collector frees (bench/results/fixes.md). Here a callback cancels instead."""
         handler = asyncio.current_task()
-        gone = False
+        gone = finished = False
 
         def on_listener_done(listener: asyncio.Task) -> None:
             nonlocal gone
+            # A callback already queued when the response ended must not cancel whatever the
+            # task does next (the server's next step, or the next request on this task).
+            if finished:
+                return
             if not listener.cancelled() and isinstance(listener.exception(), RequestAborted):
                 gone = True
                 handler.cancel()
 
         listener = asyncio.create_task(self.listen_for_disconnect(receive))
         listener.add_done_callback(on_listener_done)
+        response = None
         try:
-            await self.send_response(await self.run_get_response(request), send)
+            response = await self.run_get_response(request)
+            await self.send_response(response, send)
         except asyncio.CancelledError:
             # Our own cancel ends quietly; anyone else's (server shutdown) goes on up.
             if not gone or handler.uncancel() > 0:
                 raise
         finally:
+            finished = True
             listener.remove_done_callback(on_listener_done)
             listener.cancel()
+            # What the response holds (a chat turn's stream slot) is released however sending
+            # ended: a client that left before the first byte leaves an iterator never started,
+            # whose own cleanup never runs. (Django's close() would send request_finished.)
+            closer = getattr(response, "aclose", None)
+            if closer is not None:
+                await closer()
 
 
 CHAT_API_PATHS = frozenset({"/chat", "/chat/stream"})

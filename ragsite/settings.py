@@ -221,3 +221,7 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
+
+# A stream slot never released (a crashed process, a bug) frees itself after this long; no answer
+# streams for anywhere near it.
+CHAT_STREAM_SLOT_TTL_SECONDS = cfg.float("CHAT_STREAM_SLOT_TTL_SECONDS", 600, minimum=1)
