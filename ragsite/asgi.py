@@ -9,9 +9,9 @@ django_asgi = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.ws_origin import SameOriginValidator  # noqa: E402
 from ragsite.body_limit import BodyLimit  # noqa: E402
 from ragsite.chat_handler import ChatAPIHandler, Router  # noqa: E402
 from ragsite.gc_tuning import tune  # noqa: E402
@@ -21,9 +21,7 @@ application = Lifespan(
     ProtocolTypeRouter(
         {
             "http": BodyLimit(Router(django_asgi, ChatAPIHandler())),
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
+            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }
     )
 )
