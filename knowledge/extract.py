@@ -236,7 +236,7 @@ def _outer_blocks(root: Tag):
 
 def _pdf(data: bytes) -> tuple[list[dict], str]:
     from pypdf import PdfReader
-    from pypdf.errors import DeprecationError, PdfReadError, PyPdfError
+    from pypdf.errors import DependencyError, DeprecationError, PdfReadError, PyPdfError
 
     if not data.lstrip().startswith(b"%PDF-"):
         raise ExtractionError("This is not a PDF file (it does not start with the PDF header).")
@@ -256,7 +256,7 @@ def _pdf(data: bytes) -> tuple[list[dict], str]:
         return pages, _pdf_title(reader)
     except ExtractionError:
         raise
-    except (NotImplementedError, DeprecationError) as exc:  # e.g. an unknown /Filter
+    except (NotImplementedError, DeprecationError, DependencyError) as exc:  # e.g. a /Filter
         log.info("unsupported PDF feature: %r", exc)
         raise ExtractionError(
             "The PDF uses a feature this reader does not support (for example an unknown "
