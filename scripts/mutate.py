@@ -122,11 +122,27 @@ def snapshot(module: str, worktree: bool) -> Path:
 
 
 def environment(module: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.pop("RAGSITE_TEST_SCALEOUT", None)
+    drop = ("DATABASE_URL", "REDIS_URL", "RAGSITE_TEST_SCALEOUT", "RAGSITE_DATA_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["MUTATE_TEST_ORDER"] = ",".join(tests_for(module, WORK / slug(module)))
     env["PATH"] = f"{MUTMUT.parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def database_template(tree: Path, env: dict) -> Path:
+    """A migrated SQLite database for the test processes to copy (scripts/mutate_plugin.py), in
+    a RAM disk where there is one: migrating for every mutant would cost more than its tests."""
+    shm = Path("/dev/shm")
+    folder = shm / f"ragsite-mutate-{tree.name}" if shm.is_dir() else tree / "var" / "test-dbs"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "template").mkdir(parents=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+        cwd=tree,
+        env={**env, "RAGSITE_DATA_DIR": str(folder / "template")},
+        check=True,
+    )
+    return folder
 
 
 def statuses(tree: Path, module: str) -> dict[str, str]:
@@ -160,14 +176,21 @@ def run_module(module: str, jobs: int, worktree: bool) -> tuple[dict, list[str]]
     tree = snapshot(module, worktree)
     print(f"== {module}: tests {', '.join(tests_for(module, tree))}", flush=True)
     log = tree / "mutmut.log"
-    with log.open("w") as out:
-        done = subprocess.run(
-            [str(MUTMUT), "run", "--max-children", str(jobs)],
-            cwd=tree,
-            env=environment(module),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    env = environment(module)
+    databases = database_template(tree, env)
+    env["MUTATE_DB_DIR"] = str(databases)
+    env["MUTATE_DB_TEMPLATE"] = str(databases / "template" / "db.sqlite3")
+    try:
+        with log.open("w") as out:
+            done = subprocess.run(
+                [str(MUTMUT), "run", "--max-children", str(jobs)],
+                cwd=tree,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+    finally:
+        shutil.rmtree(databases, ignore_errors=True)
     if done.returncode != 0 or not (tree / "mutants" / (module + ".meta")).exists():
         tail = log.read_text(errors="replace")[-3000:]
         raise SystemExit(f"mutmut failed on {module} (exit {done.returncode}); {log}:\n{tail}")
