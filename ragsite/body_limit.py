@@ -77,7 +77,8 @@ class BodyLimit:
                 has_body = True
             elif name == b"accept" or name == b"content-type":
                 as_json = as_json or b"application/json" in value
-        if not has_body or declared == 0:
+        if declared == 0 or not has_body and scope.get("http_version", "1.1") < "2":
+            # HTTP/1 frames a body with one of those headers; HTTP/2 and 3 need neither.
             return await self.app(scope, receive, send)
         limit, seconds = limits_for(path)
         if declared is not None and declared > limit:
@@ -97,7 +98,7 @@ class _Clock:
     TICK = 0.5
 
     def __init__(self):
-        self._loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         self._waits: set[_BoundedBody] = set()
         self._ticking = False
 
@@ -105,19 +106,19 @@ class _Clock:
         self._waits.add(body)
         if not self._ticking:
             self._ticking = True
-            self._loop.call_later(self.TICK, self._tick)
+            self.loop.call_later(self.TICK, self._tick)
 
     def unwatch(self, body: "_BoundedBody") -> None:
         self._waits.discard(body)
 
     def _tick(self) -> None:
-        now = self._loop.time()
+        now = self.loop.time()
         for body in [body for body in self._waits if body.deadline <= now]:
             self._waits.discard(body)
             body.expire()
         self._ticking = bool(self._waits)
         if self._ticking:
-            self._loop.call_later(self.TICK, self._tick)
+            self.loop.call_later(self.TICK, self._tick)
 
 
 _clocks = PerLoop(_Clock)
@@ -138,9 +139,9 @@ class _BoundedBody:
         self._received = 0
         self._done = False
         self._expired = False
-        self._task = asyncio.current_task()
+        self._task = None
         self._clock = _clocks.get()
-        self.deadline = self._clock._loop.time() + seconds
+        self.deadline = self._clock.loop.time() + seconds
 
     def expire(self) -> None:
         """Called only while the handler waits in `receive`, never during its own work."""
@@ -150,8 +151,9 @@ class _BoundedBody:
     async def receive(self):
         if self._done:
             return await self._receive()
-        if self._clock._loop.time() >= self.deadline:
+        if self._clock.loop.time() >= self.deadline:
             return await self._refuse(408, _TOO_SLOW)
+        self._task = asyncio.current_task()
         self._clock.watch(self)
         try:
             message = await self._receive()

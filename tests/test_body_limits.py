@@ -5,6 +5,7 @@ TMPDIR points at a private folder, so the test can see whether a body was spoole
 client speaks raw HTTP over a socket, so it controls exactly how much of a body it sends.
 """
 
+import asyncio
 import http.client
 import json
 import os
@@ -265,3 +266,63 @@ def test_an_answer_streams_for_longer_than_the_body_timeout(server):
     events = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
     assert events[-1].get("type") != "error", events[-1]
     assert took > 1  # the setup holds: the answer outlasted HTTP_BODY_TIMEOUT_SECONDS
+
+
+# The time limit's edges, in process: what the handler sees when the deadline passes.
+
+CHUNK = {"type": "http.request", "body": b"ab", "more_body": True}
+CHAT_SCOPE = {
+    "type": "http",
+    "http_version": "1.1",
+    "method": "POST",
+    "path": "/chat",
+    "headers": [(b"transfer-encoding", b"chunked")],
+}
+
+
+async def test_a_handler_busy_between_two_reads_is_not_interrupted(settings):
+    """Past the deadline, the handler's own work (Django writing a chunk to disk) runs to its
+    end; its next read is the one that gets the 408."""
+    from ragsite.body_limit import BodyLimit
+
+    settings.HTTP_BODY_TIMEOUT_SECONDS = 0.1
+    sent, seen = [], []
+
+    async def receive():
+        return CHUNK
+
+    async def send(message):
+        sent.append(message)
+
+    async def handler(scope, receive, send):
+        seen.append(await receive())
+        await asyncio.sleep(1)  # past the deadline and the clock's next tick
+        seen.append(await receive())
+
+    await BodyLimit(handler)(CHAT_SCOPE, receive, send)
+    assert seen == [CHUNK, {"type": "http.disconnect"}]
+    assert sent[0]["status"] == 408
+
+
+async def test_a_server_shutdown_still_cancels_a_read(settings):
+    from ragsite.body_limit import BodyLimit
+
+    settings.HTTP_BODY_TIMEOUT_SECONDS = 30
+    waiting = asyncio.Event()
+
+    async def receive():
+        waiting.set()
+        await asyncio.Event().wait()
+
+    async def send(message):
+        raise AssertionError(f"nothing may be sent: {message}")
+
+    task = asyncio.create_task(BodyLimit(receive_only)(CHAT_SCOPE, receive, send))
+    await waiting.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def receive_only(scope, receive, send):
+    await receive()
