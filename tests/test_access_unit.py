@@ -1,15 +1,25 @@
 """Who may read what, decided for one user at a time: the access filter each kind of user gets
 (anonymous with anonymous chat on and off, inactive, staff, superuser, group member), what that
-filter lets through and how it is described, and whether a document with given groups is
-readable. The end-to-end checks through every channel are in test_chat_access.py and
+filter lets through and how it is described, whether a document with given groups is readable,
+and the same rule over the document rows (published, groups, collections). The end-to-end checks
+through every channel are in test_chat_access.py, test_access_rows.py and
 test_access_property.py; these pin each decision on its own, in both directions."""
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AnonymousUser, Group
 
-from knowledge.access import access_for, access_for_sync, can_read, group_key
-from knowledge.search.base import PUBLIC_GROUP, AccessFilter
+from knowledge.access import (
+    NOBODY,
+    access_for,
+    access_for_sync,
+    can_read,
+    collection_visible,
+    group_key,
+    readable_documents,
+)
+from knowledge.models import Collection, Document
+from knowledge.search.base import ANONYMOUS, EVERYTHING, PUBLIC_GROUP, AccessFilter
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -142,3 +152,91 @@ def test_a_filter_without_public_documents_lets_through_its_groups_only():
 def test_nothing_is_readable_by_a_document_with_no_keys_at_all():
     assert not AccessFilter().allows([])
     assert AccessFilter(all=True).allows([])
+
+
+# The rows: what a filter may read among the documents as they are now
+
+
+@pytest.fixture
+def library(db):
+    """Documents of every kind: public, HR only, HR and Legal, unpublished, in an empty and in
+    a restricted collection."""
+    hr, legal = (Group.objects.create(name=n) for n in ("HR", "Legal"))
+    handbook = Collection.objects.create(name="Handbook", slug="handbook")
+    secrets = Collection.objects.create(name="Secrets", slug="secrets")
+    Collection.objects.create(name="Empty", slug="empty")
+    drafts = Collection.objects.create(name="Drafts", slug="drafts")
+
+    def doc(title, collection, *groups, published=True):
+        document = Document.objects.create(
+            title=title, collection=collection, body=f"{title}.", published=published
+        )
+        document.groups.add(*groups)
+        return document
+
+    docs = {
+        "public": doc("Public", handbook),
+        "hr": doc("HR only", secrets, hr),
+        "hr+legal": doc("HR and Legal", secrets, hr, legal),
+        "draft": doc("Draft", drafts, published=False),
+        "hr draft": doc("HR draft", secrets, hr, published=False),
+    }
+    return {"docs": docs, "hr": hr, "legal": legal}
+
+
+def readable_titles(access_filter: AccessFilter, library) -> set[str]:
+    ids = [d.pk for d in library["docs"].values()]
+    return {d.title for d in readable_documents(access_filter, ids).values()}
+
+
+def member_of(*groups, public=True) -> AccessFilter:
+    return AccessFilter(groups=frozenset(group_key(g.pk) for g in groups), public=public)
+
+
+def test_staff_read_every_published_row_and_no_draft(library):
+    assert readable_titles(EVERYTHING, library) == {"Public", "HR only", "HR and Legal"}
+
+
+def test_anonymous_callers_read_public_rows_and_nothing_while_shut_out(library):
+    assert readable_titles(ANONYMOUS, library) == {"Public"}
+    assert readable_titles(NOBODY, library) == set()
+
+
+def test_members_read_public_rows_and_those_of_any_of_their_groups(library):
+    hr, legal = library["hr"], library["legal"]
+    assert readable_titles(member_of(hr), library) == {"Public", "HR only", "HR and Legal"}
+    assert readable_titles(member_of(legal), library) == {"Public", "HR and Legal"}
+    assert readable_titles(member_of(hr, public=False), library) == {"HR only", "HR and Legal"}
+
+
+def test_keys_that_are_not_group_keys_grant_nothing(library):
+    hr = library["hr"]
+    assert readable_titles(member_of(), library) == {"Public"}
+    odd = AccessFilter(groups=frozenset({f"x{hr.pk}", "gHR", PUBLIC_GROUP}), public=False)
+    assert readable_titles(odd, library) == set()
+
+
+def test_only_the_asked_documents_are_looked_up_and_ready_to_cite(library):
+    docs = library["docs"]
+    assert readable_documents(EVERYTHING, []) == {}
+    found = readable_documents(EVERYTHING, [docs["hr"].pk, docs["draft"].pk, 10**9])
+    assert list(found) == [docs["hr"].pk]
+    assert found[docs["hr"].pk].title == "HR only"
+    assert found[docs["hr"].pk].collection.slug == "secrets"
+
+
+def test_a_collection_exists_for_a_caller_only_with_a_document_they_may_read(library):
+    hr = library["hr"]
+    assert collection_visible(ANONYMOUS, "handbook")
+    assert not collection_visible(ANONYMOUS, "secrets")  # restricted looks like missing
+    assert not collection_visible(ANONYMOUS, "drafts")
+    assert not collection_visible(ANONYMOUS, "nowhere")
+    assert not collection_visible(NOBODY, "handbook")
+    assert collection_visible(member_of(hr), "secrets")
+    assert not collection_visible(member_of(library["legal"]), "drafts")
+
+
+def test_staff_see_every_collection_that_exists(library):
+    for slug in ("handbook", "secrets", "empty", "drafts"):
+        assert collection_visible(EVERYTHING, slug)
+    assert not collection_visible(EVERYTHING, "nowhere")
