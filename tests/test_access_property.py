@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import channel_layers
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from hypothesis import HealthCheck
@@ -37,6 +36,7 @@ from hypothesis.stateful import (
 
 from chat.models import Conversation
 from knowledge.models import Collection, Document
+from tests.asgi_client import server_loop
 from tests.chat_helpers import ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -348,7 +348,6 @@ def _websocket(client, body) -> tuple[int | None, list[dict]]:
     socket is refused."""
 
     async def talk():
-        channel_layers.backends.clear()  # each call runs its own event loop
         cookie = f"sessionid={client.cookies['sessionid'].value}" if client is not None else None
         socket, connected, _ = await ws_connect(cookie=cookie)
         if not connected:
@@ -366,7 +365,12 @@ def _websocket(client, body) -> tuple[int | None, list[dict]]:
         finally:
             await socket.disconnect()
 
-    return async_to_sync(asyncio.wait_for)(talk(), 30)
+    async def bounded():
+        return await asyncio.wait_for(talk(), 30)
+
+    # On the loop that serves the sync client's requests, so that the clients the socket's turn
+    # builds there (channel layer, limits, search) are closed with the others at the end.
+    return server_loop().run(bounded)
 
 
 def test_every_channel_finds_exactly_what_the_rows_allow(transactional_db, settings, client):
