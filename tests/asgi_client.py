@@ -66,6 +66,11 @@ _ports = itertools.count(50000)
 served = {"asgi": 0}
 
 
+def next_port() -> int:
+    """A client-side port for a new connection, as the client's OS would pick one."""
+    return next(_ports)
+
+
 def application():
     from ragsite.asgi import application
 
@@ -347,7 +352,7 @@ class _ASGIClientMixin:
         )
         self.enforce_csrf_checks = enforce_csrf_checks
         self.handler = None  # Django's test handler is never used
-        self.port = next(_ports)
+        self.port = next_port()
 
     def _base_environ(self, **request):
         method = request.get("REQUEST_METHOD", "GET").upper()

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 from knowledge.models import Collection, Document
+from tests.asgi_client import next_port
 
 PUBLIC_FACT = "Employees may carry over up to five unused vacation days into the next year."
 SECRET_FACT = "Band L4 pays between 78,000 and 96,000 euros per year."
@@ -57,14 +58,19 @@ def ask(question, **kwargs) -> dict:
     return body
 
 
-async def ws_connect(cookie: str | None = None, origin: bytes = b"http://127.0.0.1:8000"):
+async def ws_connect(
+    cookie: str | None = None,
+    origin: bytes = b"http://127.0.0.1:8000",
+    address: str = "127.0.0.1",
+):
+    """A websocket to the real application; `address` is where the client connects from."""
     from ragsite.asgi import application
 
     headers = [(b"origin", origin), (b"host", b"127.0.0.1:8000")]
     if cookie:
         headers.append((b"cookie", cookie.encode()))
     communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
-    communicator.scope["client"] = ("127.0.0.1", 50001)  # as Django's test client says
+    communicator.scope["client"] = (address, next_port())
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
 

@@ -18,10 +18,6 @@ def isolated_storage(settings, tmp_path):
     settings.SEARCH_INDEX_PATH = tmp_path / "search-index.sqlite3"
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.INDEX_SYNC_BACKOFF_SECONDS = 0
-    # Abuse limits are tested on their own (test_limits.py); elsewhere they would only make
-    # the suite depend on how many requests came before.
-    settings.CHAT_RATE_LIMIT = settings.CHAT_RATE_LIMIT_PER_IP = None
-    settings.CHAT_MAX_CONCURRENT_STREAMS = 0
     # A channel layer belongs to the event loop that first used it (channels-redis binds its
     # locks to it); each test runs its own loop, so each gets a fresh layer.
     from channels.layers import channel_layers
@@ -91,6 +87,24 @@ def pytest_terminal_summary(terminalreporter):
         )
         for nodeid in sorted(_http_tests["django"]):
             terminalreporter.write_line(f"  Django's test handler: {nodeid}")
+
+
+@pytest.fixture(autouse=True)
+def fresh_limits(settings):
+    """The abuse limits stay on with their production defaults; each test starts as if nobody
+    had asked anything yet. In memory the chat limits live per event loop, and each test runs
+    its own loops (tests/asgi_client.py); the login throttle lives per process, and Redis
+    outlives the process, so those counts are dropped here."""
+    from ragsite import login_throttle
+
+    login_throttle._limiter = None
+    if settings.REDIS_URL:
+        import redis
+
+        with redis.Redis.from_url(settings.REDIS_URL) as store:
+            keys = [*store.scan_iter("LIMITS*"), *store.scan_iter("ragsite:*")]
+            if keys:
+                store.delete(*keys)
 
 
 @pytest.fixture

@@ -92,15 +92,16 @@ async def test_a_hung_or_failing_llm_does_not_stall_other_users(kb, settings, fa
     fake_openai.enqueue(hang(after=1), server_error(500), rate_limit(retry_after_ms=5000))
     question = ask("How many unused vacation days can I carry over?")
 
-    async def one():
+    async def one(user):  # eleven people, each from their own address
         started = time.monotonic()
-        status, events, _ = await stream_events(AsyncClient(), question)
+        client = AsyncClient(REMOTE_ADDR=f"10.0.0.{user}")
+        status, events, _ = await stream_events(client, question)
         return status, events, time.monotonic() - started
 
     # the first three requests meet the hang, the 500 and the 429; eight others run meanwhile
-    troubled = [asyncio.create_task(one()) for _ in range(3)]
+    troubled = [asyncio.create_task(one(user)) for user in range(3)]
     await fake_openai.wait_for_requests_async(3, 5)
-    healthy = await asyncio.gather(*(one() for _ in range(8)))
+    healthy = await asyncio.gather(*(one(user) for user in range(3, 11)))
     assert all(status == 200 and "error" not in events[-1] for status, events, _ in healthy)
     assert max(seconds for _, _, seconds in healthy) < 2.5
     outcomes = sorted(
@@ -131,7 +132,7 @@ async def test_mass_cancel_closes_every_upstream_and_leaks_nothing(kb, settings,
 
 
 async def _cancel_round(fake_openai, n):
-    sockets = [(await ws_connect())[0] for _ in range(n)]
+    sockets = [(await ws_connect(address=f"10.0.1.{user}"))[0] for user in range(n)]
     for socket in sockets:
         await socket.send_to(text_data=json.dumps({"type": "chat", **ask("vacation days?")}))
     for socket in sockets:  # every answer is streaming
