@@ -209,7 +209,9 @@ def visible_context(context: dict, readable: set[int], staff: bool) -> dict:
     """A stored answer's context as its reader may see it now: passages of documents they can
     no longer read are dropped, and scores, group ids and the index filter are for staff only.
     (The answer's own text stays as it was written.)"""
-    context = dict(context or {})
+    if not isinstance(context, dict) or not context:
+        return {}
+    context = dict(context)
     points = dict(context.get("data_points") or {})
     sources = list(points.get("sources") or [])
     keep = [

@@ -71,7 +71,7 @@ async def _stored_messages(conversation, user) -> list[dict]:
     messages = []
     for m in stored:
         context = visible_context(m.context, readable, staff=access.all)
-        sources = context["data_points"]["sources"]
+        sources = context.get("data_points", {}).get("sources", [])
         assistant = m.role == Message.Role.ASSISTANT
         messages.append(
             {

@@ -125,3 +125,23 @@ async def test_a_saved_conversation_shows_only_passages_its_owner_may_still_read
     # What the answer itself said was written then and stays, as in the stored message.
     stored = await Message.objects.aget(pk=answer["id"])
     assert answer["content"] == stored.content
+
+
+async def test_a_demoted_staff_member_no_longer_sees_scores_or_filters_of_saved_answers(
+    kb, new_client, make_user
+):
+    user = await sync_to_async(make_user)("stella", "HR")
+    user.is_staff = True
+    await user.asave()
+    staff = await _login(new_client(), user)
+    events = await _stream(staff, ask(SALARY_QUESTION))
+    state = events[0]["session_state"]
+    shown = json.dumps(_initial_messages(await staff.get(f"/?c={state}"))[-1]["context"])
+    assert '"score"' in shown and '"filter"' in shown
+
+    user.is_staff = False
+    await user.asave()
+    answer = _initial_messages(await staff.get(f"/?c={state}"))[-1]
+    shown = json.dumps(answer["context"])
+    assert '"score"' not in shown and '"filter"' not in shown
+    assert SECRET_PASSAGE in shown  # still in HR: the passage itself stays
