@@ -13,10 +13,16 @@ the client leaving while an answer streams, however long that takes.
 
 import asyncio
 import json
+from importlib import import_module
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user
+from django.http import HttpRequest, parse_cookie
 
 from ragsite.chat_handler import CHAT_API_PATHS
+from ragsite.db import release_db
+from ragsite.middleware import MESSAGE, is_outage
 from ragsite.per_loop import PerLoop
 
 # Staff upload documents here (knowledge/admin.py): the file plus the form's other fields.
@@ -32,6 +38,30 @@ def limits_for(path: str) -> tuple[int, float]:
             settings.KNOWLEDGE_MAX_UPLOAD_BYTES + settings.HTTP_MAX_BODY_BYTES,
             settings.HTTP_UPLOAD_TIMEOUT_SECONDS,
         )
+    return settings.HTTP_MAX_BODY_BYTES, settings.HTTP_BODY_TIMEOUT_SECONDS
+
+
+def _is_staff(cookie: str) -> bool:
+    key = parse_cookie(cookie).get(settings.SESSION_COOKIE_NAME)
+    if not key:
+        return False
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(key)
+    try:
+        user = get_user(request)  # checks the session's password hash too
+        return user.is_active and user.is_staff
+    finally:
+        release_db()
+
+
+async def upload_limits(scope) -> tuple[int, float]:
+    """The upload limits for an active staff user's session, the default ones for anyone else,
+    so an anonymous caller cannot make the server store an upload's worth of bytes."""
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            cookie = value.decode("latin-1")
+            if await sync_to_async(_is_staff, thread_sensitive=False)(cookie):
+                return limits_for(UPLOAD_PREFIX)
     return settings.HTTP_MAX_BODY_BYTES, settings.HTTP_BODY_TIMEOUT_SECONDS
 
 
@@ -83,6 +113,17 @@ class BodyLimit:
         limit, seconds = limits_for(path)
         if declared is not None and declared > limit:
             return await refuse(send, 413, _too_large(limit), as_json)
+        if path.startswith(UPLOAD_PREFIX) and (
+            declared is None or declared > settings.HTTP_MAX_BODY_BYTES
+        ):
+            try:
+                limit, seconds = await upload_limits(scope)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                return await refuse(send, 503, MESSAGE, as_json)
+            if declared is not None and declared > limit:
+                return await refuse(send, 413, _too_large(limit), as_json)
         body = _BoundedBody(receive, send, limit, seconds, as_json)
         await self.app(scope, body.receive, send)
 
