@@ -41,8 +41,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.auth_groups: list[str] = []
         user = self.scope.get("user")
         authenticated = bool(user and user.is_authenticated)
-        if not authenticated and not settings.CHAT_ALLOW_ANONYMOUS:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+        if not authenticated and not settings.CHAT_ALLOW_ANONYMOUS:  # chat/routing.py refuses first
+            try:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+            except OSError:  # the client has gone already
+                pass
             return
         session = self.scope.get("session")
         self.user_id = user.pk if authenticated else None

@@ -96,11 +96,12 @@ class SameOriginValidator:
         await refuse(receive, send)
 
 
-async def refuse(receive, send) -> None:
-    """Refuse the handshake. A client that is already gone is no error: nothing to tell it."""
+async def refuse(receive, send, code: int = 1008) -> None:
+    """Refuse the handshake (the server answers 403). A client that is already gone is no error:
+    nothing to tell it."""
     try:
         message = await receive()
         if message["type"] == "websocket.connect":
-            await send({"type": "websocket.close", "code": 1008})
+            await send({"type": "websocket.close", "code": code})
     except OSError:
         pass

@@ -1,6 +1,7 @@
 """Which pages may open the chat websocket: the same origin as the request (scheme, host and port)
-or one of DJANGO_CSRF_TRUSTED_ORIGINS; and a refused client that leaves at once leaves no error in
-a real server's log."""
+or one of DJANGO_CSRF_TRUSTED_ORIGINS; and refused clients (a foreign origin, or anonymous with
+CHAT_ALLOW_ANONYMOUS off) that leave at once leave no error in a real server's log, even with the
+channel layer down."""
 
 import asyncio
 import os
@@ -123,6 +124,8 @@ def live(tmp_path, request):
         CHAT_ALLOW_ANONYMOUS="false",
         PYTHONUNBUFFERED="1",  # no migrations needed: refusals without a cookie read no table
         GC_TUNING="false",  # an unretrieved task exception is logged when the task is collected
+        # A channel layer that is down (nothing listens there): a refusal must not need it.
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
     )
     log_path = tmp_path / "uvicorn.log"
     with open(log_path, "wb") as log:
