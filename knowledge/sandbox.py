@@ -132,10 +132,18 @@ def _limit(cpu_seconds: float, memory_mb: int) -> None:
     # A killed child leaves no core file behind.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     soft = max(1, math.ceil(cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+    _lower(resource.RLIMIT_CPU, soft, soft + 1)
     # The budget is what parsing may add to what the child already maps (interpreter, modules).
     limit = _address_space() + memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _lower(resource.RLIMIT_AS, limit, limit)
+
+
+def _lower(kind: int, soft: int, hard: int) -> None:
+    """Set a limit, never above one the process was already given (a container's, ulimit's)."""
+    _, current_hard = resource.getrlimit(kind)
+    if current_hard != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current_hard), min(hard, current_hard)
+    resource.setrlimit(kind, (soft, hard))
 
 
 def _address_space() -> int:

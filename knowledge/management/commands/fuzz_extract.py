@@ -16,6 +16,7 @@ import re
 import signal
 import time
 import traceback
+import warnings
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -240,7 +241,9 @@ class Command(BaseCommand):
         started = time.monotonic()
         logging.disable(logging.WARNING)  # the parsers' complaints about each broken file
         try:
-            report = run_fuzz(seed=seed, seconds=seconds)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                report = run_fuzz(seed=seed, seconds=seconds)
         finally:
             logging.disable(logging.NOTSET)
         elapsed = time.monotonic() - started
