@@ -146,3 +146,11 @@ async def test_hits_dropped_by_the_rows_are_made_up_from_further_down(transactio
 async def test_public_passages_still_answer_everyone(kb, new_client):
     status, raw = await _chat(new_client(), QUESTION)
     assert status == 200 and PUBLIC_FACT.split(" into")[0] in raw
+
+
+async def test_a_collection_override_follows_the_row_not_the_stale_index(kb, new_client):
+    doc = await sync_to_async(_leave_policy)()
+    doc.collection = await Collection.objects.acreate(name="Archive", slug="archive")
+    await doc.asave()
+    status, raw = await _chat(new_client(), QUESTION, collection="handbook", top=50)
+    assert status == 200 and PASSAGE not in raw
