@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
 
-from chat.limits import ChatLimits, LimitExceeded, admit, caller_for
+from chat.limits import ChatLimits, LimitExceeded, admit, caller_for, chat_limits
 
 
 def _reachable(url: str) -> bool:
@@ -241,9 +241,111 @@ async def test_slots_are_counted_per_caller_and_freed_per_caller(store, settings
     await ben_slot.release()
 
 
+class Clock:
+    def __init__(self):
+        self.now = 2_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_slot_is_taken_for_exactly_its_lifetime(store, settings):
+    settings.CHAT_MAX_CONCURRENT_STREAMS = 1
+    settings.CHAT_STREAM_SLOT_TTL_SECONDS = 30
+    store.clock = clock = Clock()
+    caller = someone()
+    await store.acquire_stream(caller)  # lost: never released
+    assert await store.open_streams(caller) == 1
+    clock.now += 29.9
+    assert await store.open_streams(caller) == 1
+    with pytest.raises(LimitExceeded):
+        await store.acquire_stream(caller)
+    clock.now += 0.1  # at its deadline the slot is gone
+    assert await store.open_streams(caller) == 0
+    slot = await store.acquire_stream(caller)
+    assert await store.open_streams(caller) == 1
+    await slot.release()
+    assert await store.open_streams(caller) == 0
+
+
+async def test_open_streams_counts_the_callers_taken_slots_only(store, settings):
+    settings.CHAT_MAX_CONCURRENT_STREAMS = 3
+    caller, other = someone(), someone()
+    assert await store.open_streams(caller) == 0
+    slots = [await store.acquire_stream(caller) for _ in range(3)]
+    await store.acquire_stream(other)
+    with pytest.raises(LimitExceeded):
+        await store.acquire_stream(caller)
+    assert await store.open_streams(caller) == 3
+    for left, slot in zip((2, 1, 0), slots, strict=True):
+        await slot.release()
+        assert await store.open_streams(caller) == left
+    assert await store.open_streams(other) == 1
+
+
+class Resource:
+    def __init__(self, name: str, closed: list, fails: bool = False):
+        self.name, self.closed, self.fails = name, closed, fails
+
+    async def close(self):
+        self.closed.append(self.name)
+        if self.fails:
+            raise RuntimeError(f"{self.name} would not close")
+
+
+async def test_a_slot_closes_what_it_holds_last_first_once_then_frees(store, settings):
+    settings.CHAT_MAX_CONCURRENT_STREAMS = 1
+    caller = someone()
+    slot = await store.acquire_stream(caller)
+    closed = []
+    slot.hold(Resource("answer row", closed))
+    slot.hold(Resource("upstream", closed, fails=True))  # a failing close stops nothing
+    slot.hold(Resource("relay", closed))
+    await slot.release()
+    await slot.release()
+    assert closed == ["relay", "upstream", "answer row"]
+    assert await store.open_streams(caller) == 0
+    await (await store.acquire_stream(caller)).release()
+
+
+async def test_a_release_started_from_a_callback_finishes_and_frees(store, settings):
+    settings.CHAT_MAX_CONCURRENT_STREAMS = 1
+    caller = someone()
+    slot = await store.acquire_stream(caller)
+    closed = []
+    slot.hold(Resource("upstream", closed))
+    first = slot.release_soon()
+    assert slot.release_soon() is first  # one release, however often it is asked for
+    await first
+    assert closed == ["upstream"]
+    assert await store.open_streams(caller) == 0
+
+
+async def settle():
+    """Wait for every other task of this loop, and those they start, to finish."""
+    for _ in range(50):
+        others = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+        if not others:
+            return
+        await asyncio.wait(others, timeout=5)
+        await asyncio.sleep(0)
+
+
+async def test_a_caller_that_leaves_while_admitted_leaves_no_slot_behind(store, settings):
+    settings.CHAT_MAX_CONCURRENT_STREAMS = 1
+    user, ip = new_user(), new_ip()
+    caller = caller_for(user, ip)
+    admitting = asyncio.ensure_future(admit(user, ip))
+    await asyncio.sleep(0)  # admission under way
+    admitting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await admitting
+    await settle()  # the admission finishes on its own, then gives its slot back
+    assert await chat_limits.get().open_streams(caller) == 0
+    await (await admit(user, ip)).release()
+
+
 async def test_a_slot_never_released_expires_on_its_own(store, settings):
-    if not hasattr(settings, "CHAT_STREAM_SLOT_TTL_SECONDS"):
-        pytest.skip("stream slots have no configurable lifetime here")
     settings.CHAT_MAX_CONCURRENT_STREAMS = 1
     settings.CHAT_STREAM_SLOT_TTL_SECONDS = 1
     caller = someone()
