@@ -6,7 +6,6 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat.limits import chat_limits
 from tests.asgi_client import AsyncClient, Client
 from tests.chat_helpers import ask, build_kb, ws_collect, ws_connect
 
@@ -19,11 +18,6 @@ async def limited(transactional_db, settings):
     await sync_to_async(build_kb)()
     settings.CHAT_RATE_LIMIT = "3/minute"
     settings.CHAT_RATE_LIMIT_PER_IP = "5/minute"
-    await chat_limits.get().limiter.storage.reset()  # Redis keeps counts across tests
-    if chat_limits.get().redis is not None:
-        keys = await chat_limits.get().redis.keys("ragsite:streams:*")
-        if keys:
-            await chat_limits.get().redis.delete(*keys)
 
 
 async def _post(client):
