@@ -66,6 +66,7 @@ class GroupCommit[I, R]:
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
+        batch = []
         try:
             while self.pending:
                 wait = self.ended + self.linger - loop.time()
@@ -81,8 +82,14 @@ class GroupCommit[I, R]:
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
+                batch = []
         finally:
             self.writer = None
+            # Only a cancelled writer (the loop shutting down) gets here with writes unanswered:
+            # their callers are cancelled too rather than left waiting forever.
+            for _, future in [*batch, *self.pending]:
+                future.cancel()
+            self.pending.clear()
 
     async def close(self) -> None:
         if self.writer is not None:

@@ -464,3 +464,28 @@ async def test_a_release_runs_to_the_end_when_cancelled_again(limits_for_abandon
     await slot.release()
     assert closed == [True]
     assert await chat_limits.get().open_streams(Caller(None, ip)) == 0
+
+
+async def test_a_group_commit_writer_cancelled_mid_batch_leaves_nobody_waiting():
+    """The loop shutting down cancels the writer while a batch is in the database and another
+    write waits behind it: both callers are told (cancelled), none waits forever."""
+    from ragsite.group_commit import GroupCommit
+
+    in_database, may_finish = threading.Event(), threading.Event()
+
+    def write(items):
+        in_database.set()
+        may_finish.wait(5)
+        return items
+
+    commit = GroupCommit(write)
+    first = asyncio.create_task(commit.submit(1))
+    await asyncio.to_thread(in_database.wait, 5)
+    second = asyncio.create_task(commit.submit(2))
+    await asyncio.sleep(0)
+    commit.writer.cancel()
+    may_finish.set()
+    for caller in (first, second):
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(caller, 5)
+    assert commit.pending == [] and commit.writer is None
