@@ -23,6 +23,7 @@ from ragsite.db import release_db
 from ragsite.middleware import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
+SOMETHING_WENT_WRONG = "Something went wrong while answering. Please try again."
 
 
 def json_error(message: str, status: int, retry_after: float | None = None) -> JsonResponse:
@@ -153,6 +154,10 @@ async def chat(request):
         return _private(error)
     try:
         result = await pipeline.run_to_completion(turn)
+    except Exception:
+        # What the stream's last line says for it, as JSON rather than Django's HTML page.
+        log.exception("chat answer failed")
+        return _private(json_error(SOMETHING_WENT_WRONG, 500))
     finally:
         await turn.slot.release()
     error_message = result.pop("error")
@@ -191,7 +196,7 @@ async def _lines(turn):
                     yield encode(event)
             except Exception:
                 log.exception("chat stream failed")
-                yield encode({"error": "Something went wrong while answering. Please try again."})
+                yield encode({"error": SOMETHING_WENT_WRONG})
     finally:
         await turn.slot.release()
 

@@ -143,3 +143,22 @@ async def test_a_logged_in_caller_without_a_token_still_gets_json(kb, logged_in)
     cookies, _ = logged_in
     response = await _post("/chat", json.dumps(ask(QUESTION)).encode(), cookies=cookies)
     assert response["status"] == 403 and "CSRF" in json.loads(response["body"])["error"]
+
+
+async def test_a_failure_of_ours_mid_answer_is_json_too(kb, monkeypatch):
+    from chat.llm.local import LocalAnswerer
+
+    async def breaks(self, *args, **kwargs):
+        yield await anext(aiter(original(self, *args, **kwargs)))
+        raise RuntimeError("a bug (test)")
+
+    original = LocalAnswerer.stream_answer
+    monkeypatch.setattr(LocalAnswerer, "stream_answer", breaks)
+    response = await _post("/chat", json.dumps(ask(QUESTION)).encode())
+    assert response["status"] == 500
+    assert response["headers"]["content-type"] == "application/json"
+    assert "went wrong" in json.loads(response["body"])["error"]
+    streamed = await _post("/chat/stream", json.dumps(ask(QUESTION)).encode())
+    assert "went wrong" in parse_lines(streamed["body"])[-1]["error"]
+    saved = await Message.objects.filter(role="assistant").alast()
+    assert saved.interrupted and saved.content  # the word that came before is kept
