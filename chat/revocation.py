@@ -137,11 +137,30 @@ def _send(groups: list[str], ended: bool) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    message = {"type": MESSAGE_TYPE, "ended": ended}
     try:
-        async_to_sync(_send_all)(layer, groups, {"type": MESSAGE_TYPE, "ended": ended})
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:  # sync code running on the loop's own thread: it cannot wait here
+        task = loop.create_task(_send_all(layer, groups, message))
+        _in_flight.add(task)
+        task.add_done_callback(_sent)
+        return
+    try:
+        async_to_sync(_send_all)(layer, groups, message)
     except Exception as exc:  # the change itself stands; each socket's next turn re-checks
         _down_until = time.monotonic() + BACKOFF_SECONDS
         log.warning("could not tell open websockets of %s: %r", groups, exc)
+
+
+_in_flight: set[asyncio.Task] = set()
+
+
+def _sent(task: asyncio.Task) -> None:
+    _in_flight.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not tell open websockets: %r", task.exception())
 
 
 async def _send_all(layer, groups, message) -> None:
