@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 
 from chat import pipeline, store
 from chat.limits import Caller, LimitExceeded, chat_limits
-from chat.models import Message
+from chat.models import Conversation, Message
 from tests.chat_helpers import ask, build_kb
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -314,8 +314,12 @@ async def test_a_thousand_abandoned_requests_leave_nothing_behind(
                 frames.append(json.loads(await asyncio.wait_for(socket_.recv(), 10)))
             assert not [f for f in frames if "error" in f], frames[:2]
         assert await _settled(lambda: server.run(_counters(ips))) == IDLE
+        conversations = await Conversation.objects.acount()
+        unanswered = await Conversation.objects.exclude(messages__role="assistant").acount()
         print(
             f"\nabandoned on a real server: {dict(sorted(done.items(), key=str))};"
+            f" conversations {conversations}, {unanswered} with no answer row (left while"
+            " the question was being stored or the passages searched: no answer started);"
             f" answers started {len(prepared)}; counters after {counters};"
             f" pooled database connections checked out before {connections_before},"
             f" after {connections_after}"
