@@ -10,9 +10,10 @@ import threading
 import time
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, connections
 from django.test import AsyncClient, Client
 
 from knowledge import forms, sandbox
@@ -206,11 +207,14 @@ def test_chat_keeps_answering_while_a_hostile_upload_is_parsed(staff_user, setti
     outcome = {}
 
     def upload():
-        client = Client()
-        client.force_login(staff_user)
-        hostile = SimpleUploadedFile("tags.html", many_tags_html(MANY_TAGS))
-        outcome["response"] = add_document(client, title="Tags", file=hostile)
-        outcome["chats_had_finished"] = outcome.get("chats") is not None
+        try:
+            client = Client()
+            client.force_login(staff_user)
+            hostile = SimpleUploadedFile("tags.html", many_tags_html(MANY_TAGS))
+            outcome["response"] = add_document(client, title="Tags", file=hostile)
+            outcome["chats_had_finished"] = outcome.get("chats") is not None
+        finally:
+            connections.close_all()  # this thread's; the test database is dropped after
 
     uploader = threading.Thread(target=upload)
     uploader.start()
@@ -218,6 +222,7 @@ def test_chat_keeps_answering_while_a_hostile_upload_is_parsed(staff_user, setti
         assert parsing.wait(60), "the upload never reached extraction"
         # Chats that start while the file is parsed (its response held back until they end).
         outcome["chats"] = asyncio.run(_chats(4))
+        asyncio.run(sync_to_async(connections.close_all)())  # the chats' ORM thread's
     finally:
         release.set()
         uploader.join(180)
