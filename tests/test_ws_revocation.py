@@ -175,6 +175,28 @@ async def test_a_password_changed_elsewhere_ends_the_session_on_its_next_turn(ha
     assert await _closed_with(communicator) == CLOSE_UNAUTHENTICATED
 
 
+async def test_a_deleted_user_socket_is_closed(boss):
+    _, cookie = await _logged_in(boss)
+    communicator = await _socket(cookie)
+    await sync_to_async(boss.delete)()
+    assert await _closed_with(communicator) == CLOSE_UNAUTHENTICATED
+
+
+async def test_an_expired_session_ends_on_the_next_turn_without_any_signal(hanna):
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    client, cookie = await _logged_in(hanna)
+    communicator = await _socket(cookie)
+    assert SECRET in await _turn(communicator)
+    # a queryset update sends no signal: only the per-turn check can see it
+    await Session.objects.filter(session_key=client.cookies["sessionid"].value).aupdate(
+        expire_date=timezone.now()
+    )
+    await communicator.send_to(text_data=json.dumps({"type": "chat", **ask(SALARY)}))
+    assert await _closed_with(communicator) == CLOSE_UNAUTHENTICATED
+
+
 @pytest.mark.parametrize("change", ["demoted", "group removed"])
 async def test_a_running_answer_stops_when_its_rights_go(boss, hanna, settings, change):
     settings.CHAT_STREAM_DELAY_SECONDS = 0.1
