@@ -197,11 +197,14 @@ def _html(html: str) -> tuple[list[dict], str]:
     for tag in soup(_INVISIBLE_TAGS):
         tag.decompose()
     for tag in soup.find_all(style=True):
+        if tag.decomposed:  # inside a hidden tag removed a moment ago
+            continue
         style = str(tag.get("style", "")).replace(" ", "").lower()
         if "display:none" in style or "visibility:hidden" in style:
             tag.decompose()
     for tag in soup.find_all(hidden=True):
-        tag.decompose()
+        if not tag.decomposed:
+            tag.decompose()
     body = soup.body or soup
     segments: list[dict] = [{"label": "", "text": ""}]
     found = False

@@ -37,6 +37,15 @@ def test_html_keeps_visible_text_only_by_section():
     assert guess_title("guide.html", HTML, segments) == "Office guide"
 
 
+def test_hidden_html_inside_hidden_html_is_dropped_once():
+    html = (
+        b'<div style="display:none"><p style="visibility:hidden">gone</p>'
+        b"<span hidden>also gone</span></div><p>Desks are free on Fridays.</p>"
+    )
+    text = " ".join(s["text"] for s in extract("nested.html", html))
+    assert "Desks are free on Fridays." in text and "gone" not in text
+
+
 def test_markdown_docx_and_text():
     md = extract("x.md", b"# Travel\n\nTrains over **4 hours** may be first class.\n")
     assert md[-1]["label"] == "Travel" and "4 hours may be first class" in md[-1]["text"]
