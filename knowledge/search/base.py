@@ -1,7 +1,9 @@
 """The one async search API the chat pipeline and the index sync talk to.
 
-Access is part of every query, never a post-filter: a chunk carries the ids of the groups that may
-read its document (PUBLIC_GROUP when everyone may), and a query carries what the asking user holds.
+Access is part of every query: a chunk carries the ids of the groups that may read its document
+(PUBLIC_GROUP when everyone may), and a query carries what the asking user holds. That is the first
+line; the index can lag the database, so knowledge/retrieval.py then keeps only the hits whose
+document rows still allow them.
 """
 
 from dataclasses import dataclass, field
