@@ -117,7 +117,9 @@ async def test_the_row_names_the_passage_not_the_stale_index(kb, new_client):
     assert "Leave policy" not in raw
 
 
-async def test_hits_dropped_by_the_rows_are_made_up_from_further_down(transactional_db, new_client):
+async def test_hits_dropped_by_the_rows_are_made_up_from_further_down(
+    transactional_db, new_client, search
+):
     def build():
         from django.core.management import call_command
 
@@ -141,6 +143,9 @@ async def test_hits_dropped_by_the_rows_are_made_up_from_further_down(transactio
     assert status == 200
     sources = json.loads(raw)["context"]["data_points"]["sources"]
     assert len(sources) == 3 and {s["document_id"] for s in sources} <= set(readable)
+    listed = await sync_to_async(search)("zebra", top=3)
+    shown = [i for i in range(12) if f"[Zebra note {i}]" in listed]
+    assert len(shown) == 3 and min(shown) >= 7, listed
 
 
 async def test_public_passages_still_answer_everyone(kb, new_client):
