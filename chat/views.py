@@ -22,7 +22,6 @@ from knowledge.access import access_for, can_read, readable_documents
 from knowledge.models import Document
 
 log = logging.getLogger(__name__)
-FEEDBACK_RATE_LIMIT = "20/minute"
 
 
 def _private(response):
@@ -118,7 +117,7 @@ async def source(request, document_id: int):
 async def _feedback_refused(user, address: str | None):
     """The 429 for a caller over the feedback rate, else None (and None when the limit store
     is down: feedback is not worth refusing everyone for)."""
-    rate = getattr(settings, "CHAT_FEEDBACK_RATE_LIMIT", FEEDBACK_RATE_LIMIT)
+    rate = settings.CHAT_FEEDBACK_RATE_LIMIT
     if not rate:
         return None
     item = limits.parse(rate)

@@ -206,6 +206,7 @@ CHAT_MAX_TOP = 50
 CHAT_RATE_LIMIT = cfg.rate("CHAT_RATE_LIMIT", "30/minute")
 CHAT_RATE_LIMIT_PER_IP = cfg.rate("CHAT_RATE_LIMIT_PER_IP", "120/minute")
 CHAT_MAX_CONCURRENT_STREAMS = cfg.int("CHAT_MAX_CONCURRENT_STREAMS", 4, minimum=0)
+CHAT_FEEDBACK_RATE_LIMIT = cfg.rate("CHAT_FEEDBACK_RATE_LIMIT", "20/minute")
 CHAT_STREAM_DELAY_SECONDS = cfg.float("CHAT_STREAM_DELAY_SECONDS", 0.02, minimum=0)
 
 # django-tasks-db's worker and the web process log through here.
