@@ -14,7 +14,10 @@ import logging
 import uuid
 from contextlib import aclosing
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from chat import pipeline, revocation
@@ -31,9 +34,47 @@ RIGHTS_CHANGED = "Your access rights changed; the answer was stopped. Please ask
 # A socket shows one conversation at a time; a long-lived one that starts many must not keep a
 # channel-layer membership for each of them.
 MAX_FOLLOWED = 10
+LAYER_RETRY_SECONDS = (0.5, 30.0)  # first and longest pause between tries while the layer is down
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    async def __call__(self, scope, receive, send):
+        """Channels' consumer loop, except that a channel layer going away (Redis down) does not
+        take the socket with it: the socket keeps answering, and what comes through the layer
+        (other devices' answers, logout and rights notices) waits until the layer is back. Each
+        turn re-checks the user meanwhile (chat/revocation.py)."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            sources.append(self._from_layer)
+        try:
+            await await_many_dispatch(sources, self.dispatch)
+        except StopConsumer:
+            pass
+
+    async def _from_layer(self):
+        pause, longest = LAYER_RETRY_SECONDS
+        while True:
+            try:
+                return await self.channel_layer.receive(self.channel_name)
+            except Exception as exc:
+                # Debug level: with thousands of sockets open, one line each would flood the
+                # log; /readyz names the layer, and the mirror logs the outage once per answer.
+                log.debug("channel layer unavailable, retrying in %.1f s: %r", pause, exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, longest)
+
+    async def dispatch(self, message):
+        try:
+            await super().dispatch(message)
+        except OSError as exc:  # a send to a client that has left; its disconnect is on the way
+            if isinstance(exc, TimeoutError):
+                raise
+            self.gone = True
+
     async def connect(self):
         self.answering: asyncio.Task | None = None
         self.gone = False

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import logging
 import time
+import weakref
 from importlib import import_module
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -45,7 +46,8 @@ SEND_TIMEOUT = 1.0
 BACKOFF_SECONDS = 10.0
 # The fields that decide what a user may read, or whether their sessions still authenticate.
 RIGHTS_FIELDS = frozenset({"is_active", "is_staff", "is_superuser", "password"})
-_down_until = 0.0
+# Per layer object: a layer rebuilt with new settings starts afresh.
+_down_until: "weakref.WeakKeyDictionary[object, float]" = weakref.WeakKeyDictionary()
 DB_SESSIONS = "django.contrib.sessions.backends.db"
 
 
@@ -130,12 +132,11 @@ def notify(groups, ended: bool) -> None:
 
 
 def _send(groups: list[str], ended: bool) -> None:
-    global _down_until
-    if time.monotonic() < _down_until:
-        log.warning("channel layer down: open websockets of %s not told", groups)
-        return
     layer = get_channel_layer()
     if layer is None:
+        return
+    if time.monotonic() < _down_until.get(layer, 0.0):
+        log.warning("channel layer down: open websockets of %s not told", groups)
         return
     message = {"type": MESSAGE_TYPE, "ended": ended}
     try:
@@ -150,7 +151,7 @@ def _send(groups: list[str], ended: bool) -> None:
     try:
         async_to_sync(_send_all)(layer, groups, message)
     except Exception as exc:  # the change itself stands; each socket's next turn re-checks
-        _down_until = time.monotonic() + BACKOFF_SECONDS
+        _down_until[layer] = time.monotonic() + BACKOFF_SECONDS
         log.warning("could not tell open websockets of %s: %r", groups, exc)
 
 

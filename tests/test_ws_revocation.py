@@ -223,7 +223,6 @@ async def test_a_down_channel_layer_delays_the_change_only_briefly(
             await asyncio.Event().wait()
 
     monkeypatch.setattr(revocation, "get_channel_layer", lambda: HangingLayer())
-    monkeypatch.setattr(revocation, "_down_until", 0.0)
     _, cookie = await _logged_in(boss)
     communicator = await _socket(cookie)
     with caplog.at_level(logging.WARNING, logger="chat.revocation"):
