@@ -134,7 +134,7 @@ def _manage(env: dict, *args: str) -> None:
         )
 
 
-def _wait_until_up(server: LiveServer, timeout: float = 30) -> None:
+def _wait_until_up(server: LiveServer, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -202,7 +202,7 @@ def answer_state(page) -> dict:
     )
 
 
-def watch_answer(page, timeout: float = 15) -> list[dict]:
+def watch_answer(page, timeout: float = 60) -> list[dict]:
     """Poll the last answer until it is finished; returns every observation."""
     observations = []
     deadline = time.monotonic() + timeout

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 from knowledge.models import Collection, Document
-from tests.asgi_client import next_port
+from tests.asgi_client import AsyncClient, next_port
 
 PUBLIC_FACT = "Employees may carry over up to five unused vacation days into the next year."
 SECRET_FACT = "Band L4 pays between 78,000 and 96,000 euros per year."
@@ -85,51 +85,30 @@ async def ws_collect(communicator, until="response.completed", seconds=10) -> li
                 return events
 
 
-async def drive_asgi_until_disconnect(body: bytes, lines: int) -> float:
-    """POST /chat/stream to the real ASGI app and go away after `lines` lines of the answer.
-    Returns when (time.time()) the client left."""
-    import time
+async def leave_after_lines(body: dict, lines: int, client=None) -> None:
+    """POST /chat/stream through the real ASGI app and go away (http.disconnect) once `lines`
+    lines of the answer have arrived, as a browser tab that is closed mid-answer."""
+    client = client or AsyncClient()
+    response = await client.post("/chat/stream", data=body, content_type="application/json")
+    assert response.status_code == 200 and response.streaming
+    received = b""
+    async for chunk in response.streaming_content:
+        received += chunk
+        if received.count(b"\n") >= lines:
+            break
+    await response.disconnect()
 
-    from ragsite.asgi import application
 
-    gone = asyncio.Event()
-    left_at = 0.0
-    received: list[bytes] = []
-    requested = False
-
-    async def receive():
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        nonlocal left_at
-        if message["type"] == "http.response.body" and message.get("body"):
-            received.append(message["body"])
-            if not gone.is_set() and sum(c.count(b"\n") for c in received) >= lines:
-                left_at = time.time()
-                gone.set()
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/chat/stream",
-        "raw_path": b"/chat/stream",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-    await asyncio.wait_for(application(scope, receive, send), 10)
-    return left_at
+async def eventually(predicate, seconds: float = 10, what: str = "the condition"):
+    """Wait until `predicate()` (sync or async) is true; `seconds` only guards against hanging."""
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                value = predicate()
+                if asyncio.iscoroutine(value):
+                    value = await value
+                if value:
+                    return value
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not happen within {seconds} s") from None

@@ -6,7 +6,6 @@ import json
 import random
 import sqlite3
 import threading
-import time
 
 import pytest
 from django.core.management import call_command
@@ -16,7 +15,7 @@ from knowledge.models import Chunk, Collection, Document, IndexStatus
 from knowledge.search.base import SearchBackendError
 from knowledge.search.embedded import EmbeddedSearchBackend
 from tests.asgi_client import AsyncClient
-from tests.chat_helpers import ask, build_kb, stream_events, ws_collect, ws_connect
+from tests.chat_helpers import ask, build_kb, eventually, stream_events, ws_collect, ws_connect
 from tests.fakes import hang, rate_limit, server_error
 from tests.test_chat_cancel import _answer_tasks
 from tests.test_llm import configure
@@ -88,36 +87,38 @@ def kb(transactional_db):
 
 async def test_a_hung_or_failing_llm_does_not_stall_other_users(kb, settings, fake_openai):
     configure(settings, fake_openai, "compatible")
-    settings.LLM_READ_TIMEOUT = 3
-    fake_openai.enqueue(hang(after=1), server_error(500), rate_limit(retry_after_ms=5000))
+    settings.LLM_READ_TIMEOUT = (
+        60  # only against hanging: the hung answer ends when its user leaves
+    )
     question = ask("How many unused vacation days can I carry over?")
 
-    async def one(user):  # eleven people, each from their own address
-        started = time.monotonic()
-        client = AsyncClient(REMOTE_ADDR=f"10.0.0.{user}")
-        status, events, _ = await stream_events(client, question)
-        return status, events, time.monotonic() - started
+    def person(n):  # each from their own address
+        return AsyncClient(REMOTE_ADDR=f"10.0.0.{n}")
 
-    # the first three requests meet the hang, the 500 and the 429; eight others run meanwhile
-    troubled = [asyncio.create_task(one(user)) for user in range(3)]
-    await fake_openai.wait_for_requests_async(3, 5)
-    healthy = await asyncio.gather(*(one(user) for user in range(3, 11)))
+    # the first person's request meets a hang, the next two a 500 and a 429
+    fake_openai.enqueue(hang(after=1), server_error(500), rate_limit(retry_after_ms=5000))
+    hung = await person(0).post("/chat/stream", data=question, content_type="application/json")
+    assert hung.status_code == 200 and hung.streaming
+    (hung_upstream,) = await fake_openai.wait_for_requests_async(1, 30)
+    outcomes = []
+    for n in (1, 2):
+        status, events, _ = await stream_events(person(n), question)
+        outcomes.append((status, events[-1]["error"][:25]))
+    assert outcomes == [(502, "The language model failed"), (429, "The language model is bus")]
+    # eight others ask meanwhile, and are answered while the hung request still hangs
+    healthy = await asyncio.gather(*(stream_events(person(n), question) for n in range(3, 11)))
     assert all(status == 200 and "error" not in events[-1] for status, events, _ in healthy)
-    assert max(seconds for _, _, seconds in healthy) < 2.5
-    outcomes = sorted(
-        (status, (events[-1].get("error") or "")[:25])
-        for status, events, _ in await asyncio.gather(*troubled)
-    )
-    assert outcomes == [
-        (200, "The language model took t"),
-        (429, "The language model is bus"),
-        (502, "The language model failed"),
-    ]
+    assert not hung_upstream.disconnected
+    # its user gives up: the upstream request is closed with it
+    await hung.disconnect()
+    gone = await fake_openai.wait_for_disconnect_async(30, request=hung_upstream)
+    assert gone.chunks_sent == 1
 
 
 async def test_mass_cancel_closes_every_upstream_and_leaks_nothing(kb, settings, fake_openai):
     configure(settings, fake_openai, "compatible")
-    fake_openai.set_latency(ttft=0.0, chunks=60, chunk_interval=0.05)
+    # 60 chunks 0.5 s apart: a stream closed by a cancel is closed long before its end
+    fake_openai.set_latency(ttft=0.0, chunks=60, chunk_interval=0.5)
     await _cancel_round(fake_openai, 20)  # warms the thread pools up
     threads_after_first = threading.active_count()
     fake_openai.requests.clear()
@@ -138,19 +139,19 @@ async def _cancel_round(fake_openai, n):
     for socket in sockets:  # every answer is streaming
         await socket.receive_from(timeout=5)
         await socket.receive_from(timeout=5)
-    cancelled_at = time.time()
     for socket in sockets:
         await socket.send_to(text_data=json.dumps({"type": "cancel"}))
     for socket in sockets:
         assert (await ws_collect(socket))[-1]["cancelled"] is True
-    deadline = time.monotonic() + 1.5
-    while sum(r.disconnected for r in fake_openai.chat_requests) < n:
-        assert time.monotonic() < deadline, "upstream streams still open"
-        await asyncio.sleep(0.02)
-    assert all(r.disconnected_at - cancelled_at < 1.0 for r in fake_openai.chat_requests)
+    await eventually(
+        lambda: sum(r.disconnected for r in fake_openai.chat_requests) == n,
+        seconds=30,
+        what="every upstream stream closing",
+    )
+    assert all(r.chunks_sent < 60 for r in fake_openai.chat_requests)
     for socket in sockets:
         await socket.disconnect()
-    await asyncio.sleep(0.2)
+    await eventually(lambda: _answer_tasks() == [], what="the answers' tasks ending")
 
 
 def _answers():

@@ -1,6 +1,7 @@
 """Every OPENAI_HOST through the full pipeline: the real openai SDK over HTTP to the fake server.
 Errors before and during the stream become the right end-user messages and status codes."""
 
+import asyncio
 import json
 import re
 import time
@@ -10,7 +11,14 @@ from azure.core.credentials import AccessToken
 
 from chat.models import Message
 from tests.asgi_client import AsyncClient
-from tests.chat_helpers import ask, build_kb, stream_events, ws_collect, ws_connect
+from tests.chat_helpers import (
+    ask,
+    build_kb,
+    leave_after_lines,
+    stream_events,
+    ws_collect,
+    ws_connect,
+)
 from tests.fakes import (
     content_filter_error,
     content_filter_mid_stream,
@@ -174,10 +182,9 @@ async def test_hung_upstream_times_out_with_a_clear_error(kb, llm, settings):
     after LLM_READ_TIMEOUT, not never."""
     settings.LLM_READ_TIMEOUT = 0.5
     llm.enqueue(hang(after=0))
-    started = time.monotonic()
-    status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
+    async with asyncio.timeout(30):  # only against hanging: the answer must end on its own
+        status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
     assert status == 200 and "took too long" in events[-1]["error"]
-    assert time.monotonic() - started < 5
 
 
 @pytest.mark.parametrize(
@@ -205,30 +212,30 @@ async def test_errors_during_the_stream_keep_the_partial_answer(
     assert saved.interrupted and saved.content == partial
 
 
-async def test_cancel_closes_the_upstream_stream_within_a_second(kb, llm):
-    llm.set_latency(ttft=0.0, chunks=40, chunk_interval=0.05)
+# An upstream answer of 40 chunks 0.5 s apart: closed early means closed long before its end.
+LONG_ANSWER = {"ttft": 0.0, "chunks": 40, "chunk_interval": 0.5}
+
+
+async def test_cancel_closes_the_upstream_stream(kb, llm):
+    llm.set_latency(**LONG_ANSWER)
     communicator, _, _ = await ws_connect()
     await communicator.send_to(text_data=json.dumps({"type": "chat", **ask(QUESTION)}))
     await communicator.receive_from(timeout=5)
     await communicator.receive_from(timeout=5)
-    cancelled_at = time.time()
     await communicator.send_to(text_data=json.dumps({"type": "cancel"}))
     events = await ws_collect(communicator)
     assert events[-1]["cancelled"] is True
-    gone = await llm.wait_for_disconnect_async(1.0)
-    assert gone.disconnected_at - cancelled_at < 1.0
+    gone = await llm.wait_for_disconnect_async(30)  # only against hanging
     assert gone.chunks_sent < 40
     await communicator.disconnect()
 
 
 async def test_http_disconnect_closes_the_upstream_stream(kb, llm):
     """A streaming client that goes away: the fake sees the upstream request end early."""
-    from tests.test_chat_cancel import drive_asgi_until_disconnect
-
-    llm.set_latency(ttft=0.0, chunks=40, chunk_interval=0.05)
-    left_at = await drive_asgi_until_disconnect(json.dumps(ask(QUESTION)).encode(), lines=2)
-    gone = await llm.wait_for_disconnect_async(1.0)
-    assert gone.disconnected_at - left_at < 1.0 and gone.chunks_sent < 40
+    llm.set_latency(**LONG_ANSWER)
+    await leave_after_lines(ask(QUESTION), lines=2)
+    gone = await llm.wait_for_disconnect_async(30)  # only against hanging
+    assert gone.chunks_sent < 40
 
 
 async def test_document_text_is_data_not_instructions(kb, llm):

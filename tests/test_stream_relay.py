@@ -4,7 +4,7 @@ decoder over whole network reads, tokens of one read merged into one delta, and 
 
 import asyncio
 import json
-import time
+from contextlib import aclosing
 
 import httpx2
 import pytest
@@ -91,32 +91,51 @@ def llm(settings, fake_openai):
 
 @pytest.mark.django_db(transaction=True)
 async def test_pacing_gathers_tokens_into_fewer_deltas(kb, llm, settings):  # noqa: F811
-    """40 tokens 10 ms apart: with LLM_STREAM_BATCH_MS=100 they arrive in a handful of deltas,
-    and the text is the same as unpaced."""
-    llm.set_latency(ttft=0.0, chunks=40, chunk_interval=0.01)
+    """20 tokens 50 ms apart: with LLM_STREAM_BATCH_MS=250 they arrive in a handful of deltas,
+    and the text is the same as unpaced (tokens that far apart arrive one by one)."""
+    llm.set_latency(ttft=0.0, chunks=20, chunk_interval=0.05)
     answers = {}
-    for pause in (0, 100):
+    for pause in (0, 250):
         settings.LLM_STREAM_BATCH_MS = pause
         status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
         assert status == 200
         deltas = [e["delta"] for e in events if e.get("type") == "response.output_text.delta"]
         answers[pause] = deltas
-    assert "".join(answers[0]) == "".join(answers[100])
-    assert len(answers[100]) <= 8 < len(answers[0])
+    assert "".join(answers[0]) == "".join(answers[250])
+    assert len(answers[250]) <= 8 < len(answers[0])
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_no_pause_once_the_answer_has_finished(kb, llm, settings):  # noqa: F811
+async def test_no_pause_once_the_answer_has_finished(kb, llm, settings, monkeypatch):  # noqa: F811
     """Pacing waits between reads of tokens, never after the last one: the finish, usage and
     end of stream follow at once, so a paced answer ends as soon as the model's does."""
+    from chat.llm import openai_answerer, stream_relay
+
     llm.set_latency(ttft=0.0, chunks=3, chunk_interval=0.01)
-    settings.LLM_STREAM_BATCH_MS = 1000
-    started = time.monotonic()
+    settings.LLM_STREAM_BATCH_MS = 50
+    seen = []  # what the relay did, in order
+    pause = stream_relay.gather_tokens
+
+    async def paused(response, seconds):
+        seen.append("pause")
+        await pause(response, seconds)
+
+    def relayed(response):
+        async def chunks():
+            async with aclosing(stream_relay.relay(response)) as inner:
+                async for chunk in inner:
+                    seen.append("finish" if chunk.finish_reason else "tokens")
+                    yield chunk
+
+        return chunks()
+
+    monkeypatch.setattr(stream_relay, "gather_tokens", paused)
+    monkeypatch.setattr(openai_answerer, "relay", relayed)
     status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
-    elapsed = time.monotonic() - started
     assert status == 200 and "".join(e.get("delta", "") for e in events)
-    # One pause after the first delta (1 s), none after the finish (another 1 s before the fix).
-    assert 1.0 <= elapsed < 1.7, elapsed
+    assert seen[0] == "tokens" and seen[-1] == "finish", seen
+    assert "pause" in seen  # pacing is on
+    assert seen[seen.index("finish") :] == ["finish"]  # and takes no pause after the finish
 
 
 @pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
@@ -146,13 +165,14 @@ async def test_the_upstream_socket_is_not_read_while_tokens_gather(llm, settings
             await gather_tokens(response, 0.01)  # a plain pause
         else:
             assert transport.is_reading()
-            pausing = asyncio.create_task(gather_tokens(response, 0.3))
-            await asyncio.sleep(0.1)
+            pausing = asyncio.create_task(gather_tokens(response, 0.05))
+            await asyncio.sleep(0)  # the pause has begun
             assert not transport.is_reading()
             await pausing
             assert transport.is_reading()
-            pausing = asyncio.create_task(gather_tokens(response, 5))
-            await asyncio.sleep(0.05)
+            pausing = asyncio.create_task(gather_tokens(response, 30))
+            await asyncio.sleep(0)
+            assert not transport.is_reading()
             pausing.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await pausing
