@@ -240,3 +240,16 @@ def test_staff_see_every_collection_that_exists(library):
     for slug in ("handbook", "secrets", "empty", "drafts"):
         assert collection_visible(EVERYTHING, slug)
     assert not collection_visible(EVERYTHING, "nowhere")
+
+
+def test_the_summary_for_people_who_are_not_staff_names_no_group():
+    member = AccessFilter(groups=frozenset({"g3", "g12"}))
+    assert EVERYTHING.summary() == "all documents"
+    assert ANONYMOUS.summary() == "public documents"
+    assert NOBODY.summary() == "nothing (anonymous access is off)"
+    assert member.summary() == "public documents and your groups' documents"
+    assert AccessFilter(groups=frozenset({"g3"}), public=False).summary() == (
+        "your groups' documents"
+    )
+    assert "g3" in member.describe()
+    assert "g3" not in member.summary() and "12" not in member.summary()
