@@ -74,3 +74,26 @@ async def test_concurrent_streams_are_capped_per_caller(limited, settings, make_
     assert "error" not in (await ws_collect(second))[0]
     for socket in (first, second):
         await socket.disconnect()
+
+
+async def test_http_streams_are_capped_at_the_default_and_a_client_that_leaves_frees_one(
+    transactional_db, settings
+):
+    await sync_to_async(build_kb)()
+    settings.CHAT_STREAM_DELAY_SECONDS = 2.0  # each answer outlasts everything this test does
+    client = AsyncClient()
+
+    async def stream():
+        return await client.post(
+            "/chat/stream", data=ask(QUESTION), content_type="application/json"
+        )
+
+    answering = [await stream() for _ in range(settings.CHAT_MAX_CONCURRENT_STREAMS)]
+    assert [r.status_code for r in answering] == [200, 200, 200, 200]
+    refused = await stream()
+    assert refused.status_code == 429 and "already have 4 answers" in refused.json()["error"]
+    await answering.pop().disconnect()  # a reader closes the tab mid-answer
+    answering.append(await stream())
+    assert answering[-1].status_code == 200 and answering[-1].streaming
+    for response in answering:
+        await response.disconnect()
