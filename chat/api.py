@@ -74,6 +74,43 @@ def _session(request):
     )
 
 
+def _start_browser_session(request) -> None:
+    try:
+        request.session.save()
+    finally:
+        release_db()
+
+
+async def _bind_browser(request, user) -> None:
+    """An anonymous browser that loaded the page (it holds the CSRF cookie the page sets) but has
+    no session yet gets one now, so the conversation it starts belongs to it alone. The page
+    itself creates no session row; programs (no CSRF cookie) stay sessionless."""
+    if (
+        user.is_authenticated
+        or request.session.session_key
+        or settings.CSRF_COOKIE_NAME not in request.COOKIES
+    ):
+        return
+    await sync_to_async(_start_browser_session, thread_sensitive=False)(request)
+    request.new_session_cookie = True
+
+
+def _with_session_cookie(request, response):
+    """What SessionMiddleware would set, for a session this handler created."""
+    if getattr(request, "new_session_cookie", False):
+        response.set_cookie(
+            settings.SESSION_COOKIE_NAME,
+            request.session.session_key,
+            max_age=request.session.get_expiry_age(),
+            domain=settings.SESSION_COOKIE_DOMAIN,
+            path=settings.SESSION_COOKIE_PATH,
+            secure=settings.SESSION_COOKIE_SECURE or None,
+            httponly=settings.SESSION_COOKIE_HTTPONLY or None,
+            samesite=settings.SESSION_COOKIE_SAMESITE,
+        )
+    return response
+
+
 async def _caller(request):
     """(user, access) of the request; programs without a session cookie cost no database call."""
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
@@ -119,6 +156,8 @@ async def _start_turn(request):
     handed_over = False
     try:
         chat_request = parse_request(parse_body(_read_body(request)))
+        if chat_request.session_state is None:
+            await _bind_browser(request, user)
         turn = await pipeline.prepare(
             chat_request, user, request.session.session_key, access=access
         )
@@ -165,7 +204,7 @@ async def chat(request):
         return _private(json_error(error_message, 502))
     if error_message:  # the answer broke off: what was produced, and why it stops there
         result["error"] = error_message
-    return _private(JsonResponse(result))
+    return _with_session_cookie(request, _private(JsonResponse(result)))
 
 
 class TurnStreamingResponse(StreamingHttpResponse):
@@ -209,4 +248,4 @@ async def chat_stream(request):
     response = TurnStreamingResponse(turn, _lines(turn), content_type="application/x-ndjson")
     _private(response)
     response["X-Accel-Buffering"] = "no"  # tell proxies not to buffer the stream
-    return response
+    return _with_session_cookie(request, response)
