@@ -239,7 +239,7 @@ class Command(BaseCommand):
         seed = seed if seed is not None else random.randrange(2**32)
         self.stdout.write(f"Fuzzing {', '.join(FUZZ_TYPES)} for {seconds:g} s, seed {seed}.")
         started = time.monotonic()
-        logging.disable(logging.WARNING)  # the parsers' complaints about each broken file
+        logging.disable(logging.ERROR)  # the parsers' complaints about each broken file
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
