@@ -97,9 +97,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.session_key:
                 groups.append(revocation.session_group(self.session_key))
             try:
-                for group in groups:
-                    await self.channel_layer.group_add(group, self.channel_name)
-                    self.auth_groups.append(group)
+                async with asyncio.timeout(revocation.SEND_TIMEOUT):  # a layer that hangs
+                    for group in groups:
+                        await self.channel_layer.group_add(group, self.channel_name)
+                        self.auth_groups.append(group)
             except Exception as exc:  # each turn still re-checks the database
                 log.warning("channel layer unavailable, revocations reach the next turn: %r", exc)
         await self.accept()

@@ -55,3 +55,24 @@ async def test_a_logged_in_socket_answers_and_still_loses_a_revoked_session(redi
         if message["type"] == "websocket.close":
             assert message["code"] == CLOSE_UNAUTHENTICATED
             break
+
+
+async def test_a_layer_that_hangs_does_not_hold_up_a_logged_in_handshake(
+    transactional_db, make_user, monkeypatch
+):
+    import asyncio
+
+    from ragsite.channel_layers import InMemoryChannelLayer
+
+    async def hangs(self, group, channel):
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(InMemoryChannelLayer, "group_add", hangs)
+    user = await sync_to_async(make_user)("hanna")
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    communicator, connected, _ = await ws_connect(
+        cookie=f"sessionid={client.cookies['sessionid'].value}"
+    )
+    assert connected
+    await communicator.disconnect()
