@@ -22,7 +22,8 @@ the handler call with a full ASGI exchange with `ragsite.asgi.application`: the 
 - A response counts as streaming when its body comes in more than one message and it has no
   Content-Length: all that a client can see of a StreamingHttpResponse.
 - META-style keyword arguments map to what a client can actually send: HTTP_* become headers,
-  REMOTE_ADDR the connection's address, SERVER_NAME/SERVER_PORT and secure= the server.
+  REMOTE_ADDR/REMOTE_PORT the connection's address, SERVER_NAME/SERVER_PORT and secure= the
+  server; anything else is refused (a TypeError), since no client could send it.
 """
 
 import asyncio
@@ -111,7 +112,10 @@ def scope_for(environ: dict, client_port: int) -> tuple[dict, bytes]:
         "query_string": environ.get("QUERY_STRING", "").encode("iso-8859-1"),
         "root_path": environ.get("SCRIPT_NAME", ""),
         "headers": headers,
-        "client": (environ.get("REMOTE_ADDR", "127.0.0.1"), client_port),
+        "client": (
+            environ.get("REMOTE_ADDR", "127.0.0.1"),
+            int(environ.get("REMOTE_PORT", client_port)),
+        ),
         "server": (server_name, server_port),
         "state": {},
     }
