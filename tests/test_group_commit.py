@@ -77,53 +77,73 @@ async def test_a_cancelled_caller_still_has_its_row_written():
     assert second.cancelled()
 
 
-class Lingers:
-    """Stands in for asyncio in ragsite.group_commit and records each wait of the writer."""
+class LoopClock:
+    """Stands in for asyncio in ragsite.group_commit: the loop's clock there is the test's own,
+    which moves only when the test moves it, and each wait of the writer is recorded and passes
+    at once (after letting `meanwhile` submit what arrives during it)."""
 
-    def __init__(self, real=True, meanwhile=None):
+    def __init__(self, meanwhile=None):
+        self.now = 1000.0
         self.waits: list[float] = []
-        self.real, self.meanwhile = real, meanwhile
+        self.meanwhile = meanwhile
 
     def __getattr__(self, name):
         return getattr(asyncio, name)
 
+    def get_running_loop(self):
+        return _ClockedLoop(asyncio.get_running_loop(), self)
+
     async def sleep(self, seconds):
         self.waits.append(seconds)
-        if self.meanwhile is not None:  # what arrives while the writer waits
+        if self.meanwhile is not None:
             self.meanwhile()
-        await asyncio.sleep(seconds if self.real else 0)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class _ClockedLoop:
+    def __init__(self, loop, clock):
+        self._loop, self._clock = loop, clock
+
+    def time(self):
+        return self._clock.now
+
+    def __getattr__(self, name):
+        return getattr(self._loop, name)
 
 
 async def test_writes_during_the_linger_share_one_batch(monkeypatch):
     write = Recorder(delay=0)
-    commit = GroupCommit(write, linger=5)  # never really waited out: see Lingers(real=False)
+    commit = GroupCommit(write, linger=0.2)
     tasks = []
 
-    def arrive():
+    def arrive():  # three more writes while the writer lingers
         tasks.extend(asyncio.create_task(commit.submit(i)) for i in range(3, 6))
 
-    lingers = Lingers(real=False, meanwhile=arrive)
-    monkeypatch.setattr(group_commit, "asyncio", lingers)
+    clock = LoopClock(meanwhile=arrive)
+    monkeypatch.setattr(group_commit, "asyncio", clock)
     assert await commit.submit(1) == 10  # after a pause: at once
-    assert lingers.waits == []
-    second = asyncio.create_task(commit.submit(2))  # right after a batch: under load
-    assert await second == 20
+    assert clock.waits == []
+    clock.now += 0.001  # the next write right after the batch: under load
+    assert await commit.submit(2) == 20
     assert await asyncio.gather(*tasks) == [30, 40, 50]
     assert write.calls == [[1], [2, 3, 4, 5]]  # one batch, not four
-    assert len(lingers.waits) == 1 and 0 < lingers.waits[0] <= 5
+    assert clock.waits == [pytest.approx(0.2 - 0.001)]  # the rest of the linger
 
 
-async def test_a_pause_longer_than_the_linger_writes_at_once(monkeypatch):
+async def test_under_load_a_write_waits_only_for_the_rest_of_the_linger(monkeypatch):
     write = Recorder(delay=0)
-    commit = GroupCommit(write, linger=0.05)
-    lingers = Lingers()
-    monkeypatch.setattr(group_commit, "asyncio", lingers)
-    await commit.submit(1)
-    await commit.submit(2)  # right after a batch: this one lingers
-    assert len(lingers.waits) == 1
-    await asyncio.sleep(0.2)  # a pause of four lingers (a sleep lasts at least that long)
+    commit = GroupCommit(write, linger=0.2)
+    clock = LoopClock()
+    monkeypatch.setattr(group_commit, "asyncio", clock)
+    await asyncio.gather(*(commit.submit(i) for i in range(5)))  # load: five at once
+    assert clock.waits == [] and write.calls == [[0, 1, 2, 3, 4]]
+    clock.now += 0.25  # longer than the linger since that batch: at once
     assert await commit.submit(6) == 60
-    assert len(lingers.waits) == 1 and write.calls[-1] == [6]
+    assert clock.waits == [] and write.calls[-1] == [6]
+    clock.now += 0.05  # sooner: it waits out the rest of the linger
+    assert await commit.submit(7) == 70
+    assert clock.waits == [pytest.approx(0.15)] and write.calls[-1] == [7]
 
 
 async def test_a_users_next_question_right_after_their_answer_does_not_wait(monkeypatch):
@@ -131,12 +151,13 @@ async def test_a_users_next_question_right_after_their_answer_does_not_wait(monk
     chats seconds apart. That is not load: nothing lingers."""
     write = Recorder(delay=0)
     commit = GroupCommit(write, linger=0.08)
-    lingers = Lingers()
-    monkeypatch.setattr(group_commit, "asyncio", lingers)
+    clock = LoopClock()
+    monkeypatch.setattr(group_commit, "asyncio", clock)
     await commit.submit(1)  # the first question
     for _ in range(3):
-        await asyncio.sleep(0.3)  # the answer streams
+        clock.now += 3.0  # the answer streams
         await commit.submit(2)  # the answer
+        clock.now += 0.001
         await commit.submit(1)  # the next question, at once
-    assert lingers.waits == []
+    assert clock.waits == []
     assert write.calls == [[1], *[[2], [1]] * 3]
