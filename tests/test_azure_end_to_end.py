@@ -5,8 +5,8 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
-from django.test import AsyncClient
 
+from tests.asgi_client import AsyncClient
 from tests.chat_helpers import SECRET_FACT, ask, build_kb
 from tests.test_search_contract import use_fake_azure
 

@@ -14,12 +14,12 @@ from asgiref.sync import sync_to_async
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
-from django.test import AsyncClient, Client
 
 from knowledge import forms, sandbox
 from knowledge.extract import ExtractionError, extract
 from knowledge.models import Document
 from tests.admin_forms import add_document
+from tests.asgi_client import AsyncClient, Client
 from tests.chat_helpers import ask, build_kb
 from tests.files import (
     docx_bytes,

@@ -15,11 +15,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.test import Client
 from django.urls import reverse
 
 from chat import revocation
 from chat.consumers import CLOSE_UNAUTHENTICATED, RIGHTS_CHANGED
+from tests.asgi_client import Client
 from tests.chat_helpers import SECRET_FACT, ask, build_kb, ws_collect, ws_connect
 from tests.proxy import free_port
 
