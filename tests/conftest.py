@@ -75,6 +75,11 @@ def _http_path(request):
         _http_tests["asgi"].add(request.node.nodeid)
     if _django_handler_requests["count"] > django_before:
         _http_tests["django"].add(request.node.nodeid)
+        pytest.fail(
+            "this test sent HTTP requests through Django's test handler, which skips the ASGI "
+            "application users run: use tests.asgi_client.Client/AsyncClient or the client, "
+            "async_client and admin_client fixtures"
+        )
 
 
 def pytest_terminal_summary(terminalreporter):
