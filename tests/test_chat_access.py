@@ -18,13 +18,6 @@ def kb(transactional_db):
     return build_kb()
 
 
-def _client_for(user) -> AsyncClient:
-    client = AsyncClient()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
 async def _http_raw(client, endpoint, body) -> tuple[int, str]:
     response = await client.post(endpoint, data=json.dumps(body), content_type="application/json")
     if response.streaming:
@@ -64,9 +57,8 @@ async def test_restricted_passages_never_reach_other_users_on_any_channel(people
     user = None if who == "anonymous" else people["outsider"]
     body = ask(SALARY_QUESTION, context={"overrides": {"suggest_followup_questions": True}})
     for endpoint in ("/chat", "/chat/stream"):
-        client = AsyncClient()
+        client = AsyncClient()  # sends the CSRF token as the page does
         if user is not None:
-            client = AsyncClient(enforce_csrf_checks=False)
             await _force_login(client, user)
         status, raw = await _http_raw(client, endpoint, body)
         assert status == 200
