@@ -38,6 +38,14 @@ def build_kb():
     return {"hr": hr, "secret": secret}
 
 
+async def logged_in(client, user):
+    """The client, logged in as user (a session made the way Django's login makes one)."""
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(client.force_login)(user)
+    return client
+
+
 def parse_lines(raw: bytes) -> list[dict]:
     return [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
 

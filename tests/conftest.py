@@ -151,6 +151,12 @@ def staff_client(client, staff_user):
 
 
 @pytest.fixture
+def new_client(async_client):
+    """A factory of further clients like async_client: another browser or program each."""
+    return lambda: type(async_client)()
+
+
+@pytest.fixture
 def make_user(django_user_model):
     def make(username, *groups):
         user = django_user_model.objects.create_user(username, password=f"pw-{username}-1")

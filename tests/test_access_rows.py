@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group
 
 from knowledge.models import Collection, Document, IndexStatus
-from tests.chat_helpers import PUBLIC_FACT, ask, build_kb, ws_collect, ws_connect
+from tests.chat_helpers import PUBLIC_FACT, ask, build_kb, logged_in, ws_collect, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,17 +20,6 @@ PASSAGE = "five unused vacation days"
 @pytest.fixture
 def kb(transactional_db):
     return build_kb()
-
-
-@pytest.fixture
-def new_client(async_client):
-    """Another client of the same kind as the suite's async_client."""
-    return lambda: type(async_client)()
-
-
-async def _login(client, user):
-    await sync_to_async(client.force_login)(user)
-    return client
 
 
 async def _chat(client, question, **overrides) -> tuple[int, str]:
@@ -87,7 +76,7 @@ async def test_a_revocation_holds_on_the_next_question_while_the_index_is_stale(
         await doc.arefresh_from_db()
         assert doc.index_status == IndexStatus.PENDING  # the index has not caught up
 
-    outsider = await _login(new_client(), await sync_to_async(make_user)("olga", "Sales"))
+    outsider = await logged_in(new_client(), await sync_to_async(make_user)("olga", "Sales"))
     for client in (new_client(), outsider):
         status, raw = await _chat(client, QUESTION, top=50)
         assert status == 200 and PASSAGE not in raw and "Leave policy" not in raw
@@ -96,13 +85,13 @@ async def test_a_revocation_holds_on_the_next_question_while_the_index_is_stale(
     assert "Leave policy" not in await sync_to_async(search)("vacation days", top=50)
 
     member = await sync_to_async(make_user)("hanna", "HR")
-    status, raw = await _chat(await _login(new_client(), member), QUESTION)
+    status, raw = await _chat(await logged_in(new_client(), member), QUESTION)
     # A group member may read a restricted document; nobody reads an unpublished or deleted one.
     assert (PASSAGE in raw) == (change is _restrict)
     staff = await sync_to_async(make_user)("stella")
     staff.is_staff = True
     await staff.asave()
-    status, raw = await _chat(await _login(new_client(), staff), QUESTION)
+    status, raw = await _chat(await logged_in(new_client(), staff), QUESTION)
     assert (PASSAGE in raw) == (change is _restrict)
 
 

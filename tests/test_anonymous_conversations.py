@@ -19,11 +19,6 @@ def kb(transactional_db):
     return build_kb()
 
 
-@pytest.fixture
-def new_client(async_client):
-    return lambda: type(async_client)()
-
-
 async def _first_line(client, body) -> tuple[object, dict]:
     response = await client.post(
         "/chat/stream", data=json.dumps(body), content_type="application/json"

@@ -13,14 +13,12 @@ import select
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.proxy import free_port
+from tests.uvicorn_server import ROOT, launch, stop, wait_listening
 
-ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_PREFIXES = (
     "DJANGO_", "RAGSITE_", "DATABASE_", "REDIS_", "CHAT_", "SEARCH_", "INDEX_", "CHUNK_",
     "KNOWLEDGE_", "TOKEN_", "OPENAI_", "AZURE_", "LLM_", "EMBEDDING", "HTTP_", "LOGIN_",
@@ -41,15 +39,7 @@ def server_env(data_dir: Path, **extra: str) -> dict:
 def start_uvicorn(env: dict, log_path: Path, setup: str = "") -> tuple[subprocess.Popen, int]:
     """Serve a fresh database, migrated (and `setup` run) while uvicorn starts; returns once the
     server answers."""
-    port = free_port()
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "ragsite.asgi:application", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process, port = launch(env, log_path)
     migrate = (
         "from django.core.management import call_command\ncall_command('migrate', verbosity=0)"
     )
@@ -60,27 +50,11 @@ def start_uvicorn(env: dict, log_path: Path, setup: str = "") -> tuple[subproces
             env=env,
             check=True,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                return process, port
-            except OSError:
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.1)
+        wait_listening(process, port, log_path)
+        return process, port
     except BaseException:
         stop(process)
         raise
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 @pytest.fixture(scope="module")

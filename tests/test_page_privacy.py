@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.sessions.models import Session
 
 from chat.models import Message
-from tests.chat_helpers import SECRET_FACT, ask, build_kb
+from tests.chat_helpers import SECRET_FACT, ask, build_kb, logged_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,16 +21,6 @@ SECRET_PASSAGE = SECRET_FACT.split(" per")[0]
 @pytest.fixture
 def kb(transactional_db):
     return build_kb()
-
-
-@pytest.fixture
-def new_client(async_client):
-    return lambda: type(async_client)()
-
-
-async def _login(client, user):
-    await sync_to_async(client.force_login)(user)
-    return client
 
 
 async def _stream(client, body) -> list[dict]:
@@ -80,7 +70,7 @@ async def test_cookieless_visits_create_no_session_and_the_browser_flow_still_wo
 
 
 async def test_pages_with_restricted_text_are_not_cached(kb, new_client, make_user):
-    member = await _login(new_client(), await sync_to_async(make_user)("hanna", "HR"))
+    member = await logged_in(new_client(), await sync_to_async(make_user)("hanna", "HR"))
     events = await _stream(member, ask(SALARY_QUESTION))
     for url in ("/", f"/?c={events[0]['session_state']}", f"/source/{kb['secret'].pk}/?chunk=0"):
         response = await member.get(url)
@@ -108,7 +98,7 @@ async def test_a_saved_conversation_shows_only_passages_its_owner_may_still_read
     kb, new_client, make_user
 ):
     user = await sync_to_async(make_user)("hanna", "HR")
-    member = await _login(new_client(), user)
+    member = await logged_in(new_client(), user)
     events = await _stream(member, ask(SALARY_QUESTION))
     state = events[0]["session_state"]
     page = await member.get(f"/?c={state}")
@@ -133,7 +123,7 @@ async def test_a_demoted_staff_member_no_longer_sees_scores_or_filters_of_saved_
     user = await sync_to_async(make_user)("stella", "HR")
     user.is_staff = True
     await user.asave()
-    staff = await _login(new_client(), user)
+    staff = await logged_in(new_client(), user)
     events = await _stream(staff, ask(SALARY_QUESTION))
     state = events[0]["session_state"]
     shown = json.dumps(_initial_messages(await staff.get(f"/?c={state}"))[-1]["context"])

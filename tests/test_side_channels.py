@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from knowledge.models import Collection
-from tests.chat_helpers import ask, build_kb, ws_collect, ws_connect
+from tests.chat_helpers import ask, build_kb, logged_in, ws_collect, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,16 +18,6 @@ QUESTION = "What does L4 pay per year for vacation replacements?"
 @pytest.fixture
 def kb(transactional_db):
     return build_kb()
-
-
-@pytest.fixture
-def new_client(async_client):
-    return lambda: type(async_client)()
-
-
-async def _login(client, user):
-    await sync_to_async(client.force_login)(user)
-    return client
 
 
 async def _chat(client, collection=None) -> tuple[int, dict]:
@@ -45,7 +35,7 @@ async def test_a_collection_one_may_read_nothing_in_looks_like_a_missing_one(
     kb, new_client, make_user
 ):
     await Collection.objects.acreate(name="Empty", slug="empty")
-    outsider = await _login(new_client(), await sync_to_async(make_user)("olga", "Sales"))
+    outsider = await logged_in(new_client(), await sync_to_async(make_user)("olga", "Sales"))
     for client in (new_client(), outsider):
         missing = await _chat(client, "no-such-thing")
         for slug in ("hr", "empty"):
@@ -56,13 +46,13 @@ async def test_a_collection_one_may_read_nothing_in_looks_like_a_missing_one(
             )
         assert missing[0] == 400 and "no collection" in missing[1]["error"]
 
-    member = await _login(new_client(), await sync_to_async(make_user)("hanna", "HR"))
+    member = await logged_in(new_client(), await sync_to_async(make_user)("hanna", "HR"))
     status, data = await _chat(member, "hr")
     assert status == 200 and "78,000" in json.dumps(data)
     staff = await sync_to_async(make_user)("stella")
     staff.is_staff = True
     await staff.asave()
-    assert (await _chat(await _login(new_client(), staff), "empty"))[0] == 200
+    assert (await _chat(await logged_in(new_client(), staff), "empty"))[0] == 200
 
 
 def _leaks(context: dict) -> list[str]:
@@ -83,7 +73,7 @@ def _leaks(context: dict) -> list[str]:
 
 async def test_group_ids_filters_and_scores_are_shown_to_staff_only(kb, new_client, make_user):
     member = await sync_to_async(make_user)("hanna", "HR")
-    for client in (new_client(), await _login(new_client(), member)):
+    for client in (new_client(), await logged_in(new_client(), member)):
         status, data = await _chat(client)
         assert status == 200 and data["context"]["data_points"]["sources"]
         assert _leaks(data["context"]) == []
@@ -107,7 +97,7 @@ async def test_group_ids_filters_and_scores_are_shown_to_staff_only(kb, new_clie
     staff = await sync_to_async(make_user)("stella")
     staff.is_staff = True
     await staff.asave()
-    status, data = await _chat(await _login(new_client(), staff))
+    status, data = await _chat(await logged_in(new_client(), staff))
     assert status == 200
     assert set(_leaks(data["context"])) == {
         "score in a source",

@@ -5,18 +5,14 @@ channel layer down."""
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from channels.testing.websocket import WebsocketCommunicator
 
 from tests.proxy import free_port
+from tests.uvicorn_server import launch, wait_listening
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _opens(origin: str | None, host="127.0.0.1:8000", scheme="ws", extra=()) -> bool:
@@ -116,7 +112,6 @@ async def test_a_refused_handshake_is_a_403_without_a_consumer(settings):
 
 @pytest.fixture
 def live(tmp_path, request):
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CHAT_"))}
     env.update(
         RAGSITE_DATA_DIR=str(tmp_path),
@@ -128,24 +123,9 @@ def live(tmp_path, request):
         REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
     )
     log_path = tmp_path / "uvicorn.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "ragsite.asgi:application", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process, port = launch(env, log_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                __import__("socket").create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
+        wait_listening(process, port, log_path)
 
         def stopped() -> str:
             """Stop the server gracefully (every connection finished); its whole log."""

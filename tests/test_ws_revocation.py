@@ -6,10 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -21,10 +17,9 @@ from chat import revocation
 from chat.consumers import CLOSE_UNAUTHENTICATED, RIGHTS_CHANGED
 from tests.asgi_client import Client
 from tests.chat_helpers import SECRET_FACT, ask, build_kb, ws_collect, ws_connect
-from tests.proxy import free_port
+from tests.uvicorn_server import launch, stop, wait_listening
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parent.parent
 SALARY = "What does L4 pay per year for vacation replacements?"
 SECRET = SECRET_FACT.split(" pays")[0]  # "Band L4", in the passage and the answer
 
@@ -266,7 +261,6 @@ def _database_url() -> str:
 
 @pytest.fixture
 def other_process(kb, tmp_path):
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SEARCH_"))}
     env.update(
         DATABASE_URL=_database_url(),
@@ -277,32 +271,12 @@ def other_process(kb, tmp_path):
         PYTHONUNBUFFERED="1",
     )
     log_path = tmp_path / "uvicorn.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "ragsite.asgi:application", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process, port = launch(env, log_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                socket_ok = __import__("socket").create_connection(("127.0.0.1", port), 1)
-                socket_ok.close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
+        wait_listening(process, port, log_path)
         yield f"127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 async def _remote_turn(ws) -> str:
