@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORK = ROOT / "var" / "mutate"
+WORK = Path(os.environ.get("MUTATE_WORK") or ROOT / "var" / "mutate")  # one per concurrent run
 REPORT = ROOT / "docs" / "mutation-score.md"
 MUTMUT = Path(sys.executable).parent / "mutmut"
 
@@ -139,7 +139,8 @@ def database_template(tree: Path, env: dict) -> Path:
     """A migrated SQLite database for the test processes to copy (scripts/mutate_plugin.py), in
     a RAM disk where there is one: migrating for every mutant would cost more than its tests."""
     shm = Path("/dev/shm")
-    folder = shm / f"ragsite-mutate-{tree.name}" if shm.is_dir() else tree / "var" / "test-dbs"
+    here = f"ragsite-mutate-{tree.name}-{os.getpid()}"
+    folder = shm / here if shm.is_dir() else tree / "var" / "test-dbs"
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "template").mkdir(parents=True)
     subprocess.run(
