@@ -79,7 +79,7 @@ def chat_stream(request):
         stream=True,
         stream_options={"include_usage": True},
     )
-    context = {"data_points": _data_points(hits), "thoughts": []}
+    context = {"data_points": _data_points(hits, staff=False), "thoughts": []}
     state = str(conversation_id)
 
     def lines():
