@@ -64,6 +64,8 @@ TESTS = {
     ],
 }
 
+# Modules whose every surviving mutant is named in the report (and explained below it).
+EXPLAINED = {"knowledge/access.py", "chat/limits.py"}
 BEGIN, END = "<!-- mutate:begin -->", "<!-- mutate:end -->"
 COLUMNS = ["module", "mutants", "killed", "survived", "timeout", "no tests", "other", "score"]
 
@@ -257,8 +259,13 @@ def write_report(measured: dict[str, dict]) -> None:
             f"- `{r['module']}`: measured at {r['commit']}{r['dirty']} on {r['date']}, "
             f"{r['row']['seconds']} s; tests: {', '.join(f'`{t}`' for t in r['tests'])}"
         )
-        if r["survivors"]:
+        if r["module"] in EXPLAINED and r["survivors"]:
             lines.append(f"  - not killed: {', '.join(f'`{s}`' for s in r['survivors'])}")
+        elif r["survivors"]:
+            lines.append(
+                f"  - {len(r['survivors'])} not killed; their diffs: "
+                f"`{r.get('diffs', f'var/mutate/{slug(r["module"])}/survivors.txt')}`"
+            )
     lines.append("")
     lines += [f"<!-- row {m} {json.dumps(results[m])} -->" for m in TESTS if m in results]
     lines.append(END)
@@ -302,6 +309,7 @@ def main() -> None:
             "commit": measured_at,
             "dirty": f" (+ uncommitted {', '.join(changed)})" if changed else "",
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "diffs": os.path.relpath(WORK / slug(module) / "survivors.txt", ROOT),
         }
         if not args.no_report:
             write_report(results)
