@@ -22,7 +22,12 @@ class PerLoop[T]:
         return self._instances[loop]
 
     async def close_all(self) -> None:
-        instances = list(self._instances.values())
-        self._instances.clear()
-        for instance in instances:
-            await instance.close()
+        """Close this loop's instance. Those of loops already closed are only dropped: their
+        connections went with their loop, and closing them would schedule work on a dead loop.
+        Those of other live loops stay for their own loop to close."""
+        current = asyncio.get_running_loop()
+        for loop, instance in list(self._instances.items()):
+            if loop is current or loop.is_closed():
+                del self._instances[loop]
+                if loop is current:
+                    await instance.close()
