@@ -8,12 +8,13 @@ PORT ?= 8000
 
 WORKERS ?= 2
 
-.PHONY: help install run serve worker test test-long lint format bench clean
+.PHONY: help install run serve worker test test-long mutate lint format bench clean
 
 help:
 	@echo "make run    serve the app on the embedded default with the sample knowledge base"
 	@echo "make test   install and run every test"
 	@echo "make test-long  the same with the long property-based runs (RAGSITE_TEST_LONG=1)"
+	@echo "make mutate mutation testing, a score per module (docs/mutation-score.md)"
 	@echo "make lint   ruff check and format check"
 	@echo "make serve  gunicorn + uvicorn workers (WORKERS=2), for PostgreSQL/Redis deployments"
 	@echo "make worker the index task worker, to run beside make serve"
@@ -56,6 +57,10 @@ test: install
 # The same suite with the property-based tests at full length (hundreds of examples each).
 test-long: install
 	RAGSITE_TEST_LONG=1 scripts/test.sh $(PYTEST_ARGS)
+
+# Mutation testing (not part of make test): MODULES="knowledge/access.py chat/limits.py" for a few.
+mutate: install
+	scripts/mutate.sh $(MODULES)
 
 lint: install
 	$(BIN)/ruff check .
