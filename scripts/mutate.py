@@ -60,6 +60,8 @@ TESTS = {
     "chat/pipeline.py": [
         "tests/test_chat_protocol.py",
         "tests/test_chat_access.py",
+        "tests/test_side_channels.py",
+        "tests/test_page_privacy.py",
         "tests/test_llm.py",
     ],
 }
