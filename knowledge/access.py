@@ -1,10 +1,13 @@
 """Who may read what: the access filter for a user, applied inside every search query, and the
 same rule over the document rows, which decide at query time whatever the index still holds."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
+from django.db import connections
 from django.db.models import Exists, OuterRef, Q
 
-from knowledge.models import Collection, Document
+from knowledge.models import Collection, Document, citation_for
 from knowledge.search.base import ANONYMOUS, EVERYTHING, AccessFilter
 
 NOBODY = AccessFilter(public=False)
@@ -65,18 +68,56 @@ def readable_documents_q(access: AccessFilter) -> Q:
     return published & readable
 
 
-def readable_documents(access: AccessFilter, document_ids) -> dict[int, Document]:
-    """Of `document_ids`, the documents `access` may read now, by id: one query. Only the
-    fields a citation needs are loaded."""
-    ids = set(document_ids)
-    if not ids:
-        return {}
-    rows = (
-        Document.objects.filter(readable_documents_q(access), pk__in=ids)
-        .select_related("collection")
-        .only("pk", "title", "source_name", "file", "collection__slug")
+@dataclass(frozen=True, slots=True)
+class ReadableRow:
+    """What a citation needs of a document the caller may read now."""
+
+    pk: int
+    title: str
+    citation: str
+    collection: str  # the collection's slug, "" for none
+
+
+def _readable_sql(access: AccessFilter, n_ids: int) -> tuple[str, list] | None:
+    """Hand-written because it runs once per question: the ORM spent over a millisecond per
+    call compiling the same Exists() query (bench/results)."""
+    document = Document._meta.db_table
+    collection = Collection._meta.db_table
+    through = Document.groups.through._meta.db_table
+    sql = (
+        f"SELECT d.id, d.title, d.source_name, d.file, c.slug FROM {document} d "
+        f"LEFT JOIN {collection} c ON c.id = d.collection_id "
+        f"WHERE d.published = %s AND d.id IN ({', '.join(['%s'] * n_ids)})"
     )
-    return {doc.pk: doc for doc in rows}
+    if access.all:
+        return sql, []
+    member = f"SELECT 1 FROM {through} m WHERE m.document_id = d.id"
+    either = []
+    if access.public:
+        either.append(f"NOT EXISTS ({member})")
+    group_ids = _group_ids(access)
+    if group_ids:
+        either.append(f"EXISTS ({member} AND m.group_id IN ({', '.join(['%s'] * len(group_ids))}))")
+    if not either:
+        return None
+    return f"{sql} AND ({' OR '.join(either)})", group_ids
+
+
+def readable_documents(access: AccessFilter, document_ids) -> dict[int, ReadableRow]:
+    """Of `document_ids`, the documents `access` may read now (published; public or in one of
+    the caller's groups; staff all), by id: one query, the same rule as readable_documents_q."""
+    ids = sorted(set(document_ids))
+    built = _readable_sql(access, len(ids)) if ids else None
+    if built is None:
+        return {}
+    sql, extra = built
+    with connections[Document.objects.db].cursor() as cursor:
+        cursor.execute(sql, [True, *ids, *extra])
+        rows = cursor.fetchall()
+    return {
+        pk: ReadableRow(pk, title, citation_for(pk, title, source, file), slug or "")
+        for pk, title, source, file, slug in rows
+    }
 
 
 def collection_visible(access: AccessFilter, slug: str) -> bool:

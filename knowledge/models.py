@@ -10,6 +10,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 
+def citation_for(pk: int, title: str, source_name: str, file_name: str | None) -> str:
+    """How answers cite a document: its file name, or its title for typed-in text."""
+    name = PurePath(source_name or file_name or "").name or title
+    return name.replace("[", "(").replace("]", ")").strip() or f"document {pk}"
+
+
 class Collection(models.Model):
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
@@ -110,9 +116,7 @@ class Document(models.Model):
 
     @property
     def citation_name(self) -> str:
-        """How answers cite this document: its file name, or its title for typed-in text."""
-        name = PurePath(self.source_name or self.file.name or "").name or self.title
-        return name.replace("[", "(").replace("]", ")").strip() or f"document {self.pk}"
+        return citation_for(self.pk, self.title, self.source_name, self.file.name)
 
     def segments(self) -> list[dict]:
         """The document's text as labelled segments (a PDF page each, for example)."""

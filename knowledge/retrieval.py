@@ -11,8 +11,7 @@ from dataclasses import replace
 
 from asgiref.sync import sync_to_async
 
-from knowledge.access import readable_documents
-from knowledge.models import Document
+from knowledge.access import ReadableRow, readable_documents
 from knowledge.search.base import SearchHit, SearchQuery
 from ragsite.db import release_db
 
@@ -28,27 +27,26 @@ def fetch_size(query: SearchQuery, attempt: int = 0) -> int:
     return min(MAX_FETCH, wanted * WIDEN if attempt else wanted)
 
 
-def keep_readable(query: SearchQuery, hits: list[SearchHit], rows: dict[int, Document]):
+def keep_readable(query: SearchQuery, hits: list[SearchHit], rows: dict[int, ReadableRow]):
     """The hits whose rows allow them (and still match the collection asked for), with the
     row's title and citation, at most `query.top`."""
     kept = []
     for hit in hits:
-        doc = rows.get(hit.document_id)
-        if doc is None:
+        row = rows.get(hit.document_id)
+        if row is None:
             continue
-        collection = doc.collection.slug if doc.collection_id else ""
-        if query.collection and collection != query.collection:
+        if query.collection and row.collection != query.collection:
             continue
-        citation = doc.citation_name
+        citation = row.citation
         if hit.label.startswith("page="):
             citation = f"{citation}#{hit.label}"
-        kept.append(replace(hit, title=doc.title, citation=citation, collection=collection))
+        kept.append(replace(hit, title=row.title, citation=citation, collection=row.collection))
         if len(kept) == query.top:
             break
     return kept
 
 
-def _rows(query: SearchQuery, hits: list[SearchHit]) -> dict[int, Document]:
+def _rows(query: SearchQuery, hits: list[SearchHit]) -> dict[int, ReadableRow]:
     try:
         return readable_documents(query.access, {hit.document_id for hit in hits})
     finally:
@@ -75,7 +73,7 @@ async def search(query: SearchQuery, backend=None) -> list[SearchHit]:
         from knowledge.search import get_backend
 
         backend = get_backend()
-    rows: dict[int, Document] = {}
+    rows: dict[int, ReadableRow] = {}
     checked: set[int] = set()
     kept: list[SearchHit] = []
     for attempt in (0, 1):

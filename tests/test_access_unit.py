@@ -222,7 +222,7 @@ def test_only_the_asked_documents_are_looked_up_and_ready_to_cite(library):
     found = readable_documents(EVERYTHING, [docs["hr"].pk, docs["draft"].pk, 10**9])
     assert list(found) == [docs["hr"].pk]
     assert found[docs["hr"].pk].title == "HR only"
-    assert found[docs["hr"].pk].collection.slug == "secrets"
+    assert found[docs["hr"].pk].collection == "secrets"
 
 
 def test_a_collection_exists_for_a_caller_only_with_a_document_they_may_read(library):
