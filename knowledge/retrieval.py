@@ -15,16 +15,15 @@ from knowledge.access import ReadableRow, readable_documents
 from knowledge.search.base import SearchHit, SearchQuery
 from ragsite.db import release_db
 
-# Hits the row check may drop are made up by asking the index for a few more than wanted, and
-# once for many more when that was not enough.
-SLACK = 5
+# The index's own filter already leaves out what the caller may not read, so the rows drop a hit
+# only while the index lags behind them: ask for exactly `top` first, and only when the rows
+# dropped some, once more for several times as many.
 WIDEN = 4
 MAX_FETCH = 200
 
 
 def fetch_size(query: SearchQuery, attempt: int = 0) -> int:
-    wanted = query.top + SLACK
-    return min(MAX_FETCH, wanted * WIDEN if attempt else wanted)
+    return min(MAX_FETCH, query.top * WIDEN if attempt else query.top)
 
 
 def keep_readable(query: SearchQuery, hits: list[SearchHit], rows: dict[int, ReadableRow]):
