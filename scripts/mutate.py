@@ -253,7 +253,11 @@ def previous() -> dict[str, str]:
 
 
 def write_report(measured: dict[str, dict]) -> None:
-    results = {**previous(), **measured}  # another run may have written rows meanwhile
+    # Another run may have written rows meanwhile: per module, the latest measurement wins.
+    results = previous()
+    for module, entry in measured.items():
+        if module not in results or entry["date"] >= results[module]["date"]:
+            results[module] = entry
     ordered = [results[m] for m in TESTS if m in results]
     lines = [BEGIN, "", table([r["row"] for r in ordered]), ""]
     for r in ordered:
