@@ -222,6 +222,7 @@ def test_only_the_asked_documents_are_looked_up_and_ready_to_cite(library):
     found = readable_documents(EVERYTHING, [docs["hr"].pk, docs["draft"].pk, 10**9])
     assert list(found) == [docs["hr"].pk]
     assert found[docs["hr"].pk].title == "HR only"
+    assert found[docs["hr"].pk].pk == docs["hr"].pk
     assert found[docs["hr"].pk].collection == "secrets"
 
 
@@ -233,6 +234,7 @@ def test_a_collection_exists_for_a_caller_only_with_a_document_they_may_read(lib
     assert not collection_visible(ANONYMOUS, "nowhere")
     assert not collection_visible(NOBODY, "handbook")
     assert collection_visible(member_of(hr), "secrets")
+    assert collection_visible(member_of(hr), "handbook")  # their groups' and public ones
     assert not collection_visible(member_of(library["legal"]), "drafts")
 
 
