@@ -255,3 +255,28 @@ def test_the_summary_for_people_who_are_not_staff_names_no_group():
     )
     assert "g3" in member.describe()
     assert "g3" not in member.summary() and "12" not in member.summary()
+
+
+def test_a_member_of_several_groups_reads_the_rows_of_each(library):
+    hr, legal = library["hr"], library["legal"]
+    only_legal = Document.objects.create(title="Legal only", body="Legal only.")
+    only_legal.groups.add(legal)
+    ids = [d.pk for d in library["docs"].values()] + [only_legal.pk]
+    both = member_of(hr, legal, public=False)
+    titles = {row.title for row in readable_documents(both, ids).values()}
+    assert titles == {"HR only", "HR and Legal", "Legal only"}
+
+
+def test_a_readable_row_cites_the_uploaded_name_then_the_stored_file_then_the_title(db):
+    named = Document.objects.create(
+        title="Named", body="x", source_name="Leave Policy.pdf", file="documents/x/ab12.pdf"
+    )
+    stored = Document.objects.create(title="Stored", body="x", file="documents/x/handbook.pdf")
+    typed = Document.objects.create(title="Typed [draft]", body="x")
+    rows = readable_documents(EVERYTHING, [named.pk, stored.pk, typed.pk])
+    assert rows[named.pk].citation == "Leave Policy.pdf"
+    assert rows[stored.pk].citation == "handbook.pdf"
+    assert rows[typed.pk].citation == "Typed (draft)"
+    assert rows[typed.pk].collection == ""  # no collection: no slug, not a placeholder
+    for pk, row in rows.items():
+        assert row.citation == Document.objects.get(pk=pk).citation_name
