@@ -33,7 +33,7 @@ def json_error(message: str, status: int, retry_after: float | None = None) -> J
     return response
 
 
-def _csrf_failure(request):
+def csrf_failure(request):
     """A logged-in session is ambient authority, so it must prove it comes from our page.
     Anonymous callers carry none, so programs may post without a token (PROTOCOL.md)."""
     check = CsrfViewMiddleware(lambda r: None)
@@ -145,7 +145,7 @@ async def _start_turn(request):
         if not is_outage(exc):
             raise
         return None, json_error(MESSAGE, 503, retry_after=5)
-    if user.is_authenticated and _csrf_failure(request) is not None:
+    if user.is_authenticated and csrf_failure(request) is not None:
         return None, json_error("CSRF check failed: reload the page and try again.", 403)
     if not user.is_authenticated and not settings.CHAT_ALLOW_ANONYMOUS:
         return None, json_error("Please log in to chat.", 401)

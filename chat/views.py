@@ -10,9 +10,10 @@ from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from chat.api import json_error
+from chat.api import csrf_failure, json_error
 from chat.limits import caller_for, chat_limits
 from chat.models import Conversation, Feedback, Message
 from chat.pipeline import cited_documents, visible_context
@@ -136,10 +137,13 @@ async def _feedback_refused(user, address: str | None):
     )
 
 
+@csrf_exempt  # checked below as the chat API does: JSON errors, and programs need no token
 @require_POST
 async def feedback(request):
     """Thumbs up or down (and a comment) on an answer the caller received."""
     user = request.user = await request.auser()  # templates read request.user
+    if user.is_authenticated and csrf_failure(request) is not None:
+        return json_error("CSRF check failed: reload the page and try again.", 403)
     refused = await _feedback_refused(user, request.META.get("REMOTE_ADDR"))
     if refused is not None:
         return refused
