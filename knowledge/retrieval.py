@@ -66,6 +66,16 @@ def search_sync(query: SearchQuery, run_search) -> list[SearchHit]:
     return kept
 
 
+async def _search_then(backend, query: SearchQuery, then):
+    """The backend's hits and then(hits). A backend with threads of its own (the embedded one)
+    runs both in one of them; for the others `then` is one executor call."""
+    combined = getattr(backend, "search_then", None)
+    if combined is not None:
+        return await combined(query, then)
+    hits = await backend.search(query)
+    return hits, await sync_to_async(then, thread_sensitive=False)(hits)
+
+
 async def search(query: SearchQuery, backend=None) -> list[SearchHit]:
     """The top hits the caller may read now: one index query (rarely two) and one row look-up."""
     if backend is None:
@@ -75,15 +85,18 @@ async def search(query: SearchQuery, backend=None) -> list[SearchHit]:
     rows: dict[int, ReadableRow] = {}
     checked: set[int] = set()
     kept: list[SearchHit] = []
+
+    def rows_of(hits: list[SearchHit]) -> dict[int, ReadableRow]:
+        unchecked = [h for h in hits if h.document_id not in checked]
+        return _rows(query, unchecked) if unchecked else {}
+
     for attempt in (0, 1):
         fetch = fetch_size(query, attempt)
-        hits = await backend.search(replace(query, top=fetch))
+        hits, found = await _search_then(backend, replace(query, top=fetch), rows_of)
         if not hits:
             return []
-        unchecked = [h for h in hits if h.document_id not in checked]
-        if unchecked:
-            rows |= await sync_to_async(_rows, thread_sensitive=False)(query, unchecked)
-            checked |= {h.document_id for h in unchecked}
+        rows |= found
+        checked |= {h.document_id for h in hits}
         kept = keep_readable(query, hits, rows)
         if len(kept) == query.top or len(hits) < fetch or fetch == MAX_FETCH:
             break
