@@ -173,12 +173,17 @@ def _reset(transport):
     transport.abort()
 
 
-async def _abandon_http(port, path, point, ip, rng):
-    head = (
+def _post_head(port, path, ip, extra="") -> bytes:
+    """The head of a chat POST carrying BODY, from the client address `ip`."""
+    return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        "Content-Type: application/json\r\n"
+        f"Content-Type: application/json\r\n{extra}"
         f"Content-Length: {len(BODY)}\r\nX-Forwarded-For: {ip}\r\n\r\n"
     ).encode()
+
+
+async def _abandon_http(port, path, point, ip, rng):
+    head = _post_head(port, path, ip)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         if point == "before_body":
@@ -225,11 +230,7 @@ async def _abandon_ws(port, point, ip, rng):
 
 
 async def _chat_ok(port, ip) -> tuple[int, bytes]:
-    head = (
-        f"POST /chat/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        "Content-Type: application/json\r\nConnection: close\r\n"
-        f"Content-Length: {len(BODY)}\r\nX-Forwarded-For: {ip}\r\n\r\n"
-    ).encode()
+    head = _post_head(port, "/chat/stream", ip, "Connection: close\r\n")
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(head + BODY)
     raw = await asyncio.wait_for(reader.read(), 30)
