@@ -40,7 +40,8 @@ class PgvectorServer:
     """initdb + pg_ctl from the wheel's binaries. PostgreSQL refuses to run as root, so as root the
     server runs as `nobody`, owning only its temporary directory."""
 
-    def __init__(self):
+    def __init__(self, options: str = ""):
+        self.options = options
         self.bin = _bin_dir()
         self.dir = Path(tempfile.mkdtemp(prefix="ragsite-pgvector-"))
         self.port = _free_port()
@@ -61,6 +62,7 @@ class PgvectorServer:
         data = str(self.dir / "data")
         self._run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
         options = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c max_connections=200"
+        options += f" {self.options}"
         self._run("pg_ctl", "-w", "-D", data, "-l", str(self.dir / "log"), "-o", options, "start")
         return self
 
