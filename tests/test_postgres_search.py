@@ -148,3 +148,23 @@ async def test_the_apps_own_postgres_database_by_default(settings):
         await index.drop_index()
     finally:
         await index.close()
+
+
+async def test_restricted_documents_do_not_move_public_text_scores(pg_search):
+    """ts_rank reads only the passage itself (no corpus-wide term statistics as BM25 has), so a
+    restricted document sharing a rare word changes nothing an outsider can see."""
+    from knowledge.search.base import ANONYMOUS
+
+    index = build_backend()
+    try:
+        await index.upsert_document(1, [IndexChunk(1, 0, "Lockers", "Zyxwort lockers.", "a.md")])
+        before = await index.search(SearchQuery("zyxwort", ANONYMOUS))
+        secret = IndexChunk(2, 0, "HR", "Zyxwort zyxwort plan.", "b.md", groups=("g7",))
+        await index.upsert_document(2, [secret])
+        after = await index.search(SearchQuery("zyxwort", ANONYMOUS))
+        assert [(h.document_id, h.score) for h in after] == [
+            (h.document_id, h.score) for h in before
+        ]
+        assert len(await index.search(SearchQuery("zyxwort", EVERYTHING))) == 2
+    finally:
+        await index.close()
