@@ -110,12 +110,40 @@ async def index(backend, corpus: Corpus, writers: int) -> float:
     return corpus.documents * CHUNKS_PER_DOC / (time.perf_counter() - started)
 
 
+async def bulk_load(backend, corpus: Corpus) -> float:
+    """Not the sync path: one COPY of every chunk, then the HNSW index built over them (how a
+    large first load or a rebuild can go). Chunks per second, index build included."""
+    from knowledge.search.postgres import vector_literal
+    from knowledge.search.postgres_sql import ADD_VECTOR_COLUMN, TABLE
+
+    await backend.drop_index()
+    await backend.create_index()
+    started = time.perf_counter()
+    async with backend._pool.connection() as conn:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        await conn.execute(ADD_VECTOR_COLUMN.split(";")[0].format(dims=DIMS))
+        columns = "document_id, ordinal, title, label, body, citation, collection, groups, "
+        columns += "embedding"
+        async with conn.cursor() as cursor:
+            async with cursor.copy(f"COPY {TABLE} ({columns}) FROM STDIN") as copy:
+                for doc in range(corpus.documents):
+                    for c in corpus.chunks(doc):
+                        await copy.write_row(
+                            [c.document_id, c.ordinal, c.title, c.label, c.text, c.citation,
+                             c.collection, list(c.groups), vector_literal(c.embedding)]
+                        )  # fmt: skip
+        await conn.execute("SET maintenance_work_mem = '1GB'")
+        await conn.execute(ADD_VECTOR_COLUMN.split(";")[1])
+    return corpus.documents * CHUNKS_PER_DOC / (time.perf_counter() - started)
+
+
 async def latencies(backend, queries, mode, concurrency, budget) -> list[float]:
-    from knowledge.search.base import AccessFilter, SearchQuery
+    from knowledge.search.base import AccessFilter, SearchBackendError, SearchQuery
 
     access = AccessFilter(groups=frozenset({"g1"}))
     pending = list(queries)
     timings: list[float] = []
+    errors: list[str] = []
     deadline = time.perf_counter() + budget
 
     async def worker():
@@ -123,11 +151,15 @@ async def latencies(backend, queries, mode, concurrency, budget) -> list[float]:
             words, vector = pending.pop()
             query = SearchQuery(words, access, top=5, vector=vector, mode=mode)
             started = time.perf_counter()
-            await backend.search(query)
+            try:
+                await backend.search(query)
+            except SearchBackendError as exc:  # e.g. no pooled connection in time: counted
+                errors.append(str(exc))
+                continue
             timings.append((time.perf_counter() - started) * 1000)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return timings
+    return timings, errors
 
 
 async def recall_at_10(backend, corpus: Corpus, queries) -> float:
@@ -166,8 +198,12 @@ async def measure(name: str, corpus: Corpus, args, data_dir: Path, pg_url: str |
     backend = build_backend()
     try:
         result = {"backend": name, "chunks": corpus.size}
-        result["index_chunks_per_s"] = round(await index(backend, corpus, args.writers), 1)
-        print(f"  indexed: {result['index_chunks_per_s']} chunks/s", flush=True)
+        if args.bulk and name == "postgres":
+            result["bulk_chunks_per_s"] = round(await bulk_load(backend, corpus), 1)
+            result["index_chunks_per_s"] = None
+        else:
+            result["index_chunks_per_s"] = round(await index(backend, corpus, args.writers), 1)
+        print(f"  indexed: {result}", flush=True)
         if name == "postgres":
             async with backend._pool.connection() as conn:
                 await conn.execute("VACUUM ANALYZE ragsite_search_chunks")
@@ -181,15 +217,19 @@ async def measure(name: str, corpus: Corpus, args, data_dir: Path, pg_url: str |
         await latencies(backend, queries[:20], "hybrid", 1, args.budget)  # warm up
         for mode in ("text", "vectors", "hybrid"):
             for concurrency in (1, 50):
-                times = await latencies(backend, queries, mode, concurrency, args.budget)
+                times, errors = await latencies(backend, queries, mode, concurrency, args.budget)
                 result[f"{mode}_c{concurrency}"] = {
                     "n": len(times),
-                    "p50_ms": round(float(np.percentile(times, 50)), 2),
-                    "p99_ms": round(float(np.percentile(times, 99)), 2),
+                    "errors": len(errors),
+                    "first_error": errors[0] if errors else "",
+                    "p50_ms": round(float(np.percentile(times, 50)), 2) if times else None,
+                    "p99_ms": round(float(np.percentile(times, 99)), 2) if times else None,
                 }
                 print(f"  {mode} C={concurrency}: {result[f'{mode}_c{concurrency}']}", flush=True)
         if name == "postgres":
             result["recall_at_10"] = round(await recall_at_10(backend, corpus, queries[:100]), 4)
+            print(f"  recall@10: {result['recall_at_10']}", flush=True)
+        print(f"  on disk: {result['bytes_on_disk'] / 1e6:.0f} MB", flush=True)
         return result
     finally:
         await backend.close()
@@ -206,8 +246,11 @@ def plot(results: list[dict], path: Path) -> None:
         for name, style in (("embedded", "--"), ("postgres", "-")):
             rows = sorted((r for r in results if r["backend"] == name), key=lambda r: r["chunks"])
             for mode in ("text", "vectors", "hybrid"):
-                ys = [r[f"{mode}_c{concurrency}"]["p99_ms"] for r in rows]
-                ax.plot([r["chunks"] for r in rows], ys, style, marker="o", label=f"{name} {mode}")
+                points = [(r["chunks"], r[f"{mode}_c{concurrency}"]["p99_ms"]) for r in rows]
+                points = [(x, y) for x, y in points if y is not None]
+                if points:
+                    xs, ys = zip(*points, strict=True)
+                    ax.plot(xs, ys, style, marker="o", label=f"{name} {mode}")
         ax.set(xscale="log", yscale="log", xlabel="chunks", title=f"query p99, C={concurrency}")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("ms")
@@ -223,15 +266,23 @@ def table(results: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
+    def failed(r, key):
+        return f", {r[key]['errors']} failed" if r[key].get("errors") else ""
+
     def cell(r, key):
-        return f"{r[key]['p50_ms']} / {r[key]['p99_ms']} (n={r[key]['n']})"
+        return f"{r[key]['p50_ms']} / {r[key]['p99_ms']} (n={r[key]['n']}{failed(r, key)})"
 
     def p99(r, key):
-        return f"{r[key]['p99_ms']} (n={r[key]['n']})"
+        return f"{r[key]['p99_ms']} (n={r[key]['n']}{failed(r, key)})"
+
+    def rate(r):
+        if r.get("index_chunks_per_s"):
+            return f"{r['index_chunks_per_s']:,.0f}"
+        return f"{r['bulk_chunks_per_s']:,.0f} (bulk COPY + HNSW build)"
 
     for r in results:
         lines.append(
-            f"| {r['backend']} | {r['chunks']:,} | {r['index_chunks_per_s']:,.0f} | "
+            f"| {r['backend']} | {r['chunks']:,} | {rate(r)} | "
             f"{r['bytes_on_disk'] / 1e6:,.0f} | {cell(r, 'text_c1')} | {cell(r, 'vectors_c1')} | "
             f"{cell(r, 'hybrid_c1')} | {p99(r, 'text_c50')} | {p99(r, 'vectors_c50')} | "
             f"{p99(r, 'hybrid_c50')} | {r.get('recall_at_10', '')} |"
@@ -245,6 +296,9 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["embedded", "postgres"])
     parser.add_argument("--queries", type=int, default=300, help="per latency cell, at most")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per cell, at most")
+    parser.add_argument(
+        "--bulk", action="store_true", help="PostgreSQL: load by one COPY, then build HNSW"
+    )
     parser.add_argument("--writers", type=int, default=4, help="documents indexed at a time")
     parser.add_argument("--pg-url", help="a PostgreSQL with pgvector (default: a throwaway one)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
@@ -273,6 +327,8 @@ def main() -> None:
             for name in args.backends:
                 print(f"{name}: {size:,} chunks", flush=True)
                 results.append(asyncio.run(measure(name, corpus, args, data_dir, pg_url)))
+                args.out.mkdir(parents=True, exist_ok=True)  # kept as it goes
+                (args.out / "search-scale.json").write_text(json.dumps(results, indent=2) + "\n")
     finally:
         if server is not None:
             server.stop()
