@@ -132,28 +132,32 @@ def build_pdf(spec: dict) -> bytes:
             _check_pdf_text(
                 content if isinstance(content, str) else "\n".join(content), spec["path"]
             )
-            if kind == "h2":
-                pdf.ln(2)
-                pdf.set_font("Helvetica", "B", 13)
-                pdf.multi_cell(0, 7, content, new_x="LMARGIN", new_y="NEXT")
-                pdf.ln(1)
-            elif kind == "p":
-                pdf.set_font("Helvetica", "", 10.5)
-                pdf.multi_cell(0, 5.5, content, new_x="LMARGIN", new_y="NEXT")
-                pdf.ln(2)
-            elif kind in ("ul", "ol"):
-                pdf.set_font("Helvetica", "", 10.5)
-                for i, item in enumerate(content, start=1):
-                    marker = "-" if kind == "ul" else f"{i}."
-                    pdf.set_x(pdf.l_margin + 2)
-                    pdf.cell(6, 5.5, marker)
-                    pdf.multi_cell(0, 5.5, item, new_x="LMARGIN", new_y="NEXT")
-                pdf.ln(2)
-            else:
-                raise ValueError(kind)
+            _pdf_block(pdf, kind, content)
         if pdf.page_no() != number:
             raise SystemExit(f"{spec['path']}: page {number} overflowed; shorten it")
     return bytes(pdf.output())
+
+
+def _pdf_block(pdf: FPDF, kind: str, content) -> None:
+    if kind == "h2":
+        pdf.ln(2)
+        pdf.set_font("Helvetica", "B", 13)
+        pdf.multi_cell(0, 7, content, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+    elif kind == "p":
+        pdf.set_font("Helvetica", "", 10.5)
+        pdf.multi_cell(0, 5.5, content, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+    elif kind in ("ul", "ol"):
+        pdf.set_font("Helvetica", "", 10.5)
+        for i, item in enumerate(content, start=1):
+            marker = "-" if kind == "ul" else f"{i}."
+            pdf.set_x(pdf.l_margin + 2)
+            pdf.cell(6, 5.5, marker)
+            pdf.multi_cell(0, 5.5, item, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+    else:
+        raise ValueError(kind)
 
 
 # --------------------------------------------------------------------------------------------
