@@ -4,13 +4,13 @@ from django.core.management import call_command
 from django.test.client import AsyncClientHandler, ClientHandler
 
 from tests import asgi_client
-from tests.pgvector_server import pgvector_fixture
 from tests.fakes import (  # noqa: F401  (fixtures)
     fake_openai,
     fake_openai_factory,
     fake_search,
     fake_search_factory,
 )
+from tests.pgvector_server import pgvector_fixture
 
 pgvector_url = pgvector_fixture()
 
