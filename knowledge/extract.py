@@ -1,4 +1,5 @@
-"""Text out of uploaded files: .txt, .md, .html, .pdf (page by page) and .docx.
+"""Text out of uploaded files: .txt, .md, .html, .pdf (page by page), .docx, and through
+`knowledge.formats` .pptx (slide by slide), .xlsx (sheet by sheet), .csv and .json.
 
 Every failure is an ExtractionError whose message is written for the staff member who uploaded
 the file; callers show it as a form error or an `ingest` failure line, never a traceback.
@@ -19,6 +20,11 @@ from django.conf import settings
 from markdown_it import MarkdownIt
 
 from knowledge import sandbox
+from knowledge.formats.archives import check_archive
+from knowledge.formats.errors import ExtractionError
+from knowledge.formats.records import read_csv, read_json
+from knowledge.formats.sheets import read_xlsx
+from knowledge.formats.slides import read_pptx
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,10 @@ SUPPORTED = {
     ".htm": "HTML",
     ".pdf": "PDF",
     ".docx": "Word (DOCX)",
+    ".pptx": "PowerPoint (PPTX)",
+    ".xlsx": "Excel (XLSX)",
+    ".csv": "CSV",
+    ".json": "JSON",
 }
 # A DOCX is a zip: refuse one that would inflate past this, whatever its packed size.
 DOCX_MAX_UNPACKED_BYTES = 200 * 1024 * 1024
@@ -40,11 +50,9 @@ _INVISIBLE_TAGS = [
 
 
 # Imported by the sandbox's fork server once, instead of by every child that reads a file.
-_PARSER_MODULES = ("docx", "pypdf", "lxml.etree")
-
-
-class ExtractionError(ValueError):
-    pass
+_PARSER_MODULES = (
+    "docx", "pypdf", "lxml.etree", "pptx", "openpyxl", "charset_normalizer",
+)  # fmt: skip
 
 
 def supported_list() -> str:
@@ -129,6 +137,10 @@ def read(name: str, data: bytes) -> tuple[list[dict], str]:
         ".md": _markdown,
         ".markdown": _markdown,
         ".txt": _plain,
+        ".pptx": read_pptx,
+        ".xlsx": read_xlsx,
+        ".csv": read_csv,
+        ".json": read_json,
     }[ext]
     raw, meta_title = handler(data)
     segments = [s for s in raw if s["text"].strip()]
@@ -290,20 +302,13 @@ def _docx(data: bytes) -> tuple[list[dict], str]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-            if "word/document.xml" not in archive.namelist():
-                raise ExtractionError("This is not a Word document (no word/document.xml inside).")
-    except ExtractionError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
-        raise ExtractionError("The DOCX file is damaged or not a DOCX file.") from exc
-    if unpacked > DOCX_MAX_UNPACKED_BYTES:
-        raise ExtractionError(
-            f"The DOCX file would unpack to {unpacked / 1048576:.0f} MB, which is more than the "
-            f"{DOCX_MAX_UNPACKED_BYTES / 1048576:.0f} MB allowed."
-        )
+    check_archive(
+        data,
+        kind="DOCX",
+        what="a Word document",
+        required="word/document.xml",
+        max_unpacked=DOCX_MAX_UNPACKED_BYTES,
+    )
     try:
         document = docx.Document(io.BytesIO(data))
         return _docx_segments(document), _docx_title(document)
