@@ -120,18 +120,11 @@ def test_xlsx_far_away_cell_does_not_pad_the_sheet():
 
 
 def _replace_member(data: bytes, member: str, old: bytes, new: bytes) -> bytes:
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(data)) as original,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
-    ):
-        for info in original.infolist():
-            content = original.read(info.filename)
-            if info.filename == member:
-                assert old in content, content[:400]
-                content = content.replace(old, new)
-            archive.writestr(info, content)
-    return out.getvalue()
+    def change(content: bytes) -> bytes:
+        assert old in content, content[:400]
+        return content.replace(old, new)
+
+    return _replace_member_with(data, member, change)
 
 
 @pytest.mark.parametrize(
@@ -213,6 +206,46 @@ def test_damaged_xml_inside_a_deck_is_a_clear_error():
     broken = _replace_member(data, "ppt/slides/slide1.xml", b"</p:sld>", b"</p:sl")
     with pytest.raises(ExtractionError, match="The PPTX file is damaged"):
         extract("broken.pptx", broken)
+
+
+_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lololololol">'
+    + b"".join(
+        b'<!ENTITY lol%d "%s">'
+        % (n, b"".join([b"&lol%s;" % (b"" if n == 2 else b"%d" % (n - 1))] * 10))
+        for n in range(2, 10)
+    )
+    + b"]>"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "member", "old"),
+    [
+        ("laughs.xlsx", xlsx_bytes({"S": [["a"], ["x"]]}), "xl/sharedStrings.xml", b"<t>x</t>"),
+        ("laughs.pptx", pptx_bytes([{"title": "T", "body": "B"}]), "ppt/slides/slide1.xml", b">B<"),
+    ],
+)
+def test_entity_expansion_bombs_are_refused(name, data, member, old):
+    def explode(content: bytes) -> bytes:
+        body = content.split(b"?>", 1)[1]
+        return _LAUGHS + body.replace(old, old.replace(b"x", b"&lol9;").replace(b"B", b"&lol9;"))
+
+    bomb = _replace_member_with(data, member, explode)
+    with pytest.raises(ExtractionError, match="damaged"):
+        extract_module.read(name, bomb)
+
+
+def _replace_member_with(data: bytes, member: str, change) -> bytes:
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as original,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for info in original.infolist():
+            content = original.read(info.filename)
+            archive.writestr(info, change(content) if info.filename == member else content)
+    return out.getvalue()
 
 
 @pytest.mark.parametrize(
