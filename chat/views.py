@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -106,11 +107,21 @@ async def source(request, document_id: int):
     except ValueError:
         highlight = None
     chunks = [c async for c in doc.chunks.order_by("ordinal")]
+    cited = next((c for c in chunks if c.ordinal == highlight), None)
+    # A browser's PDF viewer opens at #page=N; other originals open (or download) whole.
+    anchor = f"#{cited.label}" if cited and cited.label.startswith("page=") else ""
     return _private(
         render(
             request,
             "chat/source.html",
-            {"document": doc, "chunks": chunks, "highlight": highlight},
+            {
+                "document": doc,
+                "chunks": chunks,
+                "highlight": highlight,
+                "original_url": f"{reverse('chat:original', args=[doc.pk])}{anchor}"
+                if doc.file
+                else "",
+            },
         )
     )
 
