@@ -133,6 +133,12 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 SERVESTATIC_USE_FINDERS = True
 MEDIA_URL = "media/"
 MEDIA_ROOT = cfg.path("RAGSITE_MEDIA_ROOT", DATA_DIR / "media")
+# Uploaded originals: local disk (MEDIA_ROOT), or Azure Blob Storage with AZURE_STORAGE_ACCOUNT_URL
+# (keyless) or AZURE_STORAGE_CONNECTION_STRING, in AZURE_STORAGE_CONTAINER.
+STORAGES = {
+    "default": cfg.originals_storage(),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 # Request bodies (ragsite/body_limit.py): a larger or slower one is refused before it is read.
 # Document uploads get KNOWLEDGE_MAX_UPLOAD_BYTES on top, and their own time limit.
