@@ -5,11 +5,12 @@ message, in the admin, in `ingest` and in chat citations."""
 import io
 import json
 import re
+import threading
 import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from knowledge import extract as extract_module
 from knowledge.anchors import cite, describe
@@ -357,3 +358,35 @@ def test_ingest_reads_every_new_format(tmp_path, capsys):
         "rooms.csv": [""],
         "faq.json": [""],
     }
+
+
+@pytest.mark.django_db
+def test_ingest_reads_files_in_parallel_and_reports_the_same(tmp_path, monkeypatch, capsys):
+    from knowledge.management.commands import ingest
+
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    for n in range(5):  # with the broken file, an even number: reads pair up to the end
+        (folder / f"note-{n}.md").write_text(f"# Note {n}\n\nRoom {n} has {n + 4} chairs.\n")
+    (folder / "broken.json").write_bytes(b"{nope")
+    real = ingest.extract_with_title
+    # Every read waits until another is in flight too: only parallel reads get past it.
+    together = threading.Barrier(2, timeout=60)
+
+    def paired(name, data):
+        together.wait()
+        return real(name, data)
+
+    monkeypatch.setattr(ingest, "extract_with_title", paired)
+    with pytest.raises(CommandError, match="1 file"):
+        call_command("ingest", str(folder), "--workers", "2")
+    captured = capsys.readouterr()
+    assert "5 created, 0 updated, 0 unchanged, 1 failed, 0 skipped." in captured.out
+    assert "broken.json: The JSON file is not valid JSON" in captured.err
+    assert sorted(Document.objects.values_list("title", flat=True)) == [
+        f"Note {n}" for n in range(5)
+    ]
+    monkeypatch.setattr(ingest, "extract_with_title", real)
+    with pytest.raises(CommandError, match="1 file"):
+        call_command("ingest", str(folder), "--workers", "1")
+    assert "0 created, 0 updated, 5 unchanged, 1 failed" in capsys.readouterr().out
