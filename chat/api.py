@@ -18,9 +18,9 @@ from chat import pipeline
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.protocol import ProtocolError, encode, parse_body, parse_request
+from core.db import release_db
+from core.outage import MESSAGE, is_outage
 from knowledge.access import access_for_sync
-from ragsite.db import release_db
-from ragsite.middleware import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
 SOMETHING_WENT_WRONG = "Something went wrong while answering. Please try again."
@@ -58,7 +58,7 @@ def _read_body(request) -> bytes:
 
 
 def _identify(request):
-    """Session and user for the lean chat handler (ragsite/chat_handler.py), which runs no
+    """Session and user for the lean chat handler (chat/api_handler.py), which runs no
     middleware: one sync call on the shared executor instead of a thread per request."""
     request.session = _session(request)
     try:
@@ -210,7 +210,7 @@ async def chat(request):
 class TurnStreamingResponse(StreamingHttpResponse):
     """The streamed answer, holding the caller's stream slot and the turn for as long as the
     response lives. Whoever serves it releases them when it ends, however it ends: the iterator's
-    own end, `aclose()` from the chat handler (ragsite/chat_handler.py) for a client that left
+    own end, `aclose()` from the chat handler (chat/api_handler.py) for a client that left
     before the iterator started, or Django's `close()` when served through its own handler."""
 
     def __init__(self, turn, *args, **kwargs):

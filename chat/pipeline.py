@@ -24,12 +24,12 @@ from chat.llm import get_answerer
 from chat.llm.base import AnswerError
 from chat.protocol import ChatRequest, ProtocolError
 from chat.render import render_answer
+from core.db import release_db
 from knowledge import retrieval
 from knowledge.access import access_for, collection_visible
 from knowledge.embeddings import embeddings_enabled, get_embedder
 from knowledge.search import get_backend
 from knowledge.search.base import AccessFilter, SearchBackendError, SearchHit, SearchQuery
-from ragsite.db import release_db
 
 log = logging.getLogger(__name__)
 

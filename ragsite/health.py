@@ -51,7 +51,7 @@ async def _search() -> str:
 
 
 async def _llm() -> str:
-    from chat.llm.clients import chat_model
+    from core.clients import chat_model
 
     if settings.OPENAI_HOST == "local":
         return "offline answerer"

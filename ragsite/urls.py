@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from core.login_throttle import throttled
 from ragsite import health
-from ragsite.login_throttle import throttled
 
 admin.site.site_header = "ragsite knowledge base"
 admin.site.site_title = "ragsite admin"

@@ -18,6 +18,7 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from django.conf import settings
 
+from core.clients import azure_credential
 from knowledge.search.base import (
     PUBLIC_GROUP,
     IndexChunk,
@@ -67,8 +68,6 @@ class AzureSearchBackend:
         if settings.AZURE_SEARCH_KEY:
             credential = AzureKeyCredential(settings.AZURE_SEARCH_KEY)
         else:
-            from chat.llm.clients import azure_credential
-
             credential = self.credential = azure_credential()
         self.index_name = settings.AZURE_SEARCH_INDEX
         options = {
