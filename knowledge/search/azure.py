@@ -19,14 +19,8 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from django.conf import settings
 
 from core.clients import azure_credential
-from knowledge.search.base import (
-    PUBLIC_GROUP,
-    IndexChunk,
-    SearchBackendError,
-    SearchHit,
-    SearchQuery,
-    chunk_key,
-)
+from knowledge.access import PUBLIC_GROUP
+from knowledge.search.base import IndexChunk, SearchBackendError, SearchHit, SearchQuery, chunk_key
 
 log = logging.getLogger(__name__)
 VECTOR_FIELD = "embedding"
