@@ -2,4 +2,4 @@
 
 from django.urls import include, path
 
-urlpatterns = [path("v2/", include("chat.urls"))]
+urlpatterns = [path("v2/", include("chat.urls")), path("", include("knowledge.urls"))]
