@@ -1,7 +1,6 @@
 from django.urls import path
 
 from chat import api, views
-from knowledge import originals
 
 app_name = "chat"
 
@@ -10,6 +9,4 @@ urlpatterns = [
     path("chat", api.chat, name="chat"),
     path("chat/stream", api.chat_stream, name="stream"),
     path("chat/feedback", views.feedback, name="feedback"),
-    path("source/<int:document_id>/", views.source, name="source"),
-    path("source/<int:document_id>/original", originals.original, name="original"),
 ]

@@ -15,9 +15,9 @@ from pathlib import PurePath
 
 from asgiref.sync import sync_to_async
 from django.http import Http404, StreamingHttpResponse
-from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 
+from core.responses import private
 from knowledge.access import access_for, can_read
 from knowledge.models import Document
 
@@ -72,8 +72,7 @@ async def original(request, document_id: int):
     response["Content-Length"] = str(size)
     response["Content-Disposition"] = content_disposition_header(not inline, name)
     response["X-Content-Type-Options"] = "nosniff"
-    patch_cache_control(response, private=True, no_store=True)
-    return response
+    return private(response)
 
 
 async def _chunks(handle):

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tests.fakes.openai_server import BackgroundServer
+from tests.fakes.server import BackgroundServer
 
 API_VERSION = "2024-11-30"
 DEFAULT_KEY = "fake-document-intelligence-key"
