@@ -18,6 +18,7 @@ from chat import pipeline
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.protocol import ProtocolError, encode, parse_body, parse_request
+from core import log_context
 from knowledge.access import access_for_sync
 from ragsite.db import release_db
 from ragsite.middleware import MESSAGE, is_outage
@@ -188,6 +189,7 @@ def _private(response):
 
 @csrf_exempt
 async def chat(request):
+    log_context.bind(channel="http")
     turn, error = await _start_turn(request)
     if error is not None:
         return _private(error)
@@ -242,6 +244,7 @@ async def _lines(turn):
 
 @csrf_exempt
 async def chat_stream(request):
+    log_context.bind(channel="http-stream")
     turn, error = await _start_turn(request)
     if error is not None:
         return _private(error)

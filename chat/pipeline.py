@@ -24,6 +24,8 @@ from chat.llm import get_answerer
 from chat.llm.base import AnswerError
 from chat.protocol import ChatRequest, ProtocolError
 from chat.render import render_answer
+from chat.turn_log import error_kind, log_failed_start, log_turn
+from core import log_context
 from knowledge import retrieval
 from knowledge.access import access_for, collection_visible
 from knowledge.embeddings import embeddings_enabled, get_embedder
@@ -78,6 +80,7 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
     conversation_id, history = await store.turns.get().submit(
         store.Question(request, user, session_key)
     )
+    log_context.bind(user_id=getattr(user, "pk", None), conversation_id=conversation_id)
     history = trim_history(history, settings.CHAT_HISTORY_TOKEN_BUDGET)
     answerer = get_answerer()
     rewrite = await answerer.rewrite_query(history, request.question)
@@ -88,11 +91,16 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
         hits = await retrieval.search(query, get_backend())
     except SearchBackendError as exc:
         log.warning("search failed: %s", exc)
+        log_failed_start("search_unavailable", started)
         raise AnswerError(
             "The knowledge base search is unavailable right now. Please try again shortly.", 503
         ) from exc
     answered = time.perf_counter()
-    answer = await answerer.start_answer(history, request.question, hits, overrides.temperature)
+    try:
+        answer = await answerer.start_answer(history, request.question, hits, overrides.temperature)
+    except AnswerError as exc:
+        log_failed_start(error_kind(exc.status), started)
+        raise
     timings = {
         "prepare_ms": round((searched - started) * 1000, 1),
         "search_ms": round((answered - searched) * 1000, 1),
@@ -286,6 +294,7 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
         state["completed"] = True
     except AnswerError as exc:
         state["error"] = exc.message
+        state["error_kind"] = error_kind(exc.status)
         yield {"error": exc.message}
     finally:
         answer = "".join(parts)
@@ -296,6 +305,7 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
         # Shielded: a cancelled stream must still record what the user already saw.
         turn.recorded = True
         await asyncio.shield(_save_answer(turn, answer, state))
+        log_turn(turn, state)
     if not state["completed"]:
         return
     extra = {"usage": turn.usage, "timings": turn.timings, "message_id": turn.message_id}

@@ -12,17 +12,22 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.ws_origin import SameOriginValidator  # noqa: E402
+from core.access_log import AccessLog  # noqa: E402
 from ragsite.body_limit import BodyLimit  # noqa: E402
 from ragsite.chat_handler import ChatAPIHandler, Router  # noqa: E402
 from ragsite.gc_tuning import tune  # noqa: E402
 from ragsite.lifespan import Lifespan  # noqa: E402
 
 application = Lifespan(
-    ProtocolTypeRouter(
-        {
-            "http": BodyLimit(Router(django_asgi, ChatAPIHandler())),
-            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        }
+    AccessLog(
+        ProtocolTypeRouter(
+            {
+                "http": BodyLimit(Router(django_asgi, ChatAPIHandler())),
+                "websocket": SameOriginValidator(
+                    AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                ),
+            }
+        )
     )
 )
 

@@ -209,15 +209,38 @@ CHAT_MAX_CONCURRENT_STREAMS = cfg.int("CHAT_MAX_CONCURRENT_STREAMS", 4, minimum=
 CHAT_FEEDBACK_RATE_LIMIT = cfg.rate("CHAT_FEEDBACK_RATE_LIMIT", "20/minute")
 CHAT_STREAM_DELAY_SECONDS = cfg.float("CHAT_STREAM_DELAY_SECONDS", 0.02, minimum=0)
 
-# django-tasks-db's worker and the web process log through here.
+# django-tasks-db's worker and the web process log through here: readable text by default, one
+# JSON object per line with LOG_FORMAT=json. Every line carries the request's id, user,
+# conversation and channel where known (core/log_context.py); never a question or an answer.
+LOG_LEVEL = cfg.choice(
+    "LOG_LEVEL", "info", ["debug", "info", "warning", "error", "critical"]
+).upper()
+LOG_FORMAT = cfg.choice("LOG_FORMAT", "text", ["text", "json"])
+_LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "core.log_context.ContextFilter"}},
+    "formatters": {
+        "text": {"format": _LOG_FIELDS + " [request_id=%(request_id)s]"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": _LOG_FIELDS,
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "loggers": {
-        "ragsite": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
-        "knowledge": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
-        "chat": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
+        "ragsite": {"handlers": ["console"], "level": LOG_LEVEL},
+        "knowledge": {"handlers": ["console"], "level": LOG_LEVEL},
+        "chat": {"handlers": ["console"], "level": LOG_LEVEL},
+        "core": {"handlers": ["console"], "level": LOG_LEVEL},
         # Server errors with their tracebacks, whatever DEBUG says.
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
