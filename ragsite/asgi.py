@@ -4,6 +4,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from ragsite import env_file
+
+env_file.load()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
 django_asgi = get_asgi_application()
 

@@ -129,8 +129,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
-# Served from the finders so the embedded default needs no collectstatic step.
-SERVESTATIC_USE_FINDERS = True
+# The embedded default serves from the finders, so it needs no collectstatic step. A production
+# host runs `collectstatic` (make serve does) and sets DJANGO_STATIC_COLLECTED=true: hashed names
+# served with far-future caching, and gzip/brotli copies made once at collect time.
+STATIC_COLLECTED = cfg.bool("DJANGO_STATIC_COLLECTED", False)
+SERVESTATIC_USE_FINDERS = not STATIC_COLLECTED
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_COLLECTED
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = cfg.path("RAGSITE_MEDIA_ROOT", DATA_DIR / "media")
 
