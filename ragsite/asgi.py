@@ -15,6 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.ws_origin import SameOriginValidator  # noqa: E402
+from core import telemetry  # noqa: E402
 from core.access_log import AccessLog  # noqa: E402
 from ragsite.body_limit import BodyLimit  # noqa: E402
 from ragsite.chat_handler import ChatAPIHandler, Router  # noqa: E402
@@ -34,4 +35,5 @@ application = Lifespan(
     )
 )
 
+telemetry.configure()
 tune()  # last: everything loaded so far lives as long as the process

@@ -12,10 +12,15 @@ import pytest
 from tests.test_body_limits import server_env, start_uvicorn
 from tests.uvicorn_server import ROOT, stop
 
-SETTINGS_FILES = ("ragsite/settings.py", "ragsite/config.py")
+SETTINGS_FILES = (
+    "ragsite/settings.py",
+    "ragsite/config.py",
+    "ragsite/env_file.py",
+    "core/telemetry.py",
+)
 READ = re.compile(
-    r"(?:cfg|self|self\.env)\.(?:str|bool|int|float|list|path|choice|rate|_read)\(\s*"
-    r"\"([A-Z][A-Z0-9_]+)\""
+    r"(?:cfg|self|self\.env|os\.environ)\.(?:str|bool|int|float|list|path|choice|rate|_read|get)"
+    r"\(\s*\"([A-Z][A-Z0-9_]+)\""
 )
 
 
