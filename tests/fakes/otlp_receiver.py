@@ -28,7 +28,7 @@ def _attributes(pairs) -> dict:
 
 
 class OTLPReceiver:
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.spans: list[dict] = []
         self.metrics: dict[str, list[dict]] = {}
         self.lock = threading.Lock()
@@ -56,7 +56,7 @@ class OTLPReceiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -103,3 +103,19 @@ class OTLPReceiver:
     def children(self, span: dict) -> dict[str, dict]:
         with self.lock:
             return {s["name"]: s for s in self.spans if s["parent_id"] == span["span_id"]}
+
+
+# A stand-in collector for bench runs: python -m tests.fakes.otlp_receiver --port N
+if __name__ == "__main__":
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="an OTLP/HTTP receiver that counts what it gets")
+    parser.add_argument("--port", type=int, default=4318)
+    port = parser.parse_args().port
+    receiver = OTLPReceiver(port)
+    with receiver:
+        print(f"OTLP receiver on {receiver.url}", flush=True)
+        while True:
+            time.sleep(10)
+            print(f"{len(receiver.spans)} spans, {len(receiver.metrics)} metrics", flush=True)
