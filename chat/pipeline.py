@@ -27,12 +27,12 @@ from chat.render import render_answer
 from chat.turn_log import error_kind, log_failed_start, log_turn
 from chat.turn_trace import TurnTrace
 from core import log_context
+from core.db import release_db
 from knowledge import retrieval
-from knowledge.access import access_for, collection_visible
+from knowledge.access import AccessFilter, access_for, collection_visible
 from knowledge.embeddings import embeddings_enabled, get_embedder
 from knowledge.search import get_backend
-from knowledge.search.base import AccessFilter, SearchBackendError, SearchHit, SearchQuery
-from ragsite.db import release_db
+from knowledge.search.base import SearchBackendError, SearchHit, SearchQuery
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ async def _prepare(request, user, session_key, access, started: float, traced) -
         access=access,
         hits=hits,
         thoughts=_thoughts(query, rewrite, hits, answerer.name, get_backend()),
-        data_points=_data_points(hits, staff=access.all),
+        data_points=data_points(hits, staff=access.all),
         timings=timings,
         usage=dict(rewrite.usage),
         started=started,
@@ -177,7 +177,7 @@ async def _search_query(text: str, access: AccessFilter, overrides) -> SearchQue
 
 @functools.lru_cache(maxsize=4096)
 def _source_url(document_id: int, ordinal: int) -> str:
-    return reverse("chat:source", args=[document_id]) + f"?chunk={ordinal}"
+    return reverse("knowledge:source", args=[document_id]) + f"?chunk={ordinal}"
 
 
 async def _check_collection(access: AccessFilter, slug: str):
@@ -193,7 +193,8 @@ async def _check_collection(access: AccessFilter, slug: str):
         raise ProtocolError(f"There is no collection {slug!r}.")
 
 
-def _data_points(hits: list[SearchHit], staff: bool) -> dict:
+def data_points(hits: list[SearchHit], staff: bool) -> dict:
+    """The sources of an answer as the protocol's context shows them."""
     # Raw scores only for staff: a restricted document's words shift the shared index
     # statistics, so everyone else's scores would say something about text they may not read.
     return {

@@ -1,1 +1,1 @@
-"""Leaf helpers every app may use; this package imports no app."""
+"""Shared helpers every app may use; this package imports no app."""

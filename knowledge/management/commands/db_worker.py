@@ -13,9 +13,9 @@ from django_tasks_db.management.commands.db_worker import Command as StockComman
 from tenacity import Retrying, retry_if_exception, wait_exponential
 
 from core import telemetry
+from core.outage import is_outage
 from knowledge.index_telemetry import observe_queue
 from knowledge.stale import recover_stale_claims
-from ragsite.middleware import is_outage
 
 log = logging.getLogger("knowledge.worker")
 
