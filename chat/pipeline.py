@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CONTEXT = "response.context"
 DELTA = "response.output_text.delta"
+REASONING = "response.reasoning.delta"  # a reasoning model's visible thinking
 
 
 @dataclass
@@ -92,7 +93,9 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
             "The knowledge base search is unavailable right now. Please try again shortly.", 503
         ) from exc
     answered = time.perf_counter()
-    answer = await answerer.start_answer(history, request.question, hits, overrides.temperature)
+    answer = await answerer.start_answer(
+        history, request.question, hits, overrides.temperature, overrides.reasoning_effort
+    )
     timings = {
         "prepare_ms": round((searched - started) * 1000, 1),
         "search_ms": round((answered - searched) * 1000, 1),
@@ -205,6 +208,19 @@ def _thoughts(query: SearchQuery, rewrite, hits, answerer: str, backend) -> list
     ]
 
 
+def _reasoning_thought(turn: Turn, thinking: str) -> dict:
+    effort = turn.request.overrides.reasoning_effort or settings.OPENAI_REASONING_EFFORT
+    return {
+        "title": "Reasoning",
+        "description": f"{turn.usage.get('reasoning_tokens') or 0} reasoning tokens",
+        "props": {
+            "reasoning_tokens": turn.usage.get("reasoning_tokens") or 0,
+            "effort": effort or "model default",
+            "shown_chars": len(thinking),
+        },
+    }
+
+
 def visible_context(context: dict, readable: set[int], staff: bool) -> dict:
     """A stored answer's context as its reader may see it now: passages of documents they can
     no longer read are dropped, and scores, group ids and the index filter are for staff only.
@@ -269,6 +285,7 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
     overrides = turn.request.overrides
     yield {"type": CONTEXT, "context": _context(turn), "session_state": turn.session_state}
     parts: list[str] = []
+    thinking: list[str] = []
     state = {"completed": False, "error": ""}
     first_token = None
     try:
@@ -276,6 +293,9 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
         # not whenever the abandoned generator is garbage-collected.
         async with aclosing(turn.answer) as chunks:
             async for chunk in chunks:
+                if chunk.reasoning:
+                    thinking.append(chunk.reasoning)
+                    yield {"type": REASONING, "delta": chunk.reasoning}
                 if chunk.delta:
                     if first_token is None:
                         first_token = time.perf_counter()
@@ -295,6 +315,9 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
         turn.timings["total_ms"] = round((time.perf_counter() - turn.started) * 1000, 1)
         # Shielded: a cancelled stream must still record what the user already saw.
         turn.recorded = True
+        state["reasoning"] = "".join(thinking)
+        if state["reasoning"] or turn.usage.get("reasoning_tokens"):
+            turn.thoughts.append(_reasoning_thought(turn, state["reasoning"]))
         await asyncio.shield(_save_answer(turn, answer, state))
     if not state["completed"]:
         return
@@ -320,6 +343,7 @@ async def _save_answer(turn: Turn, answer: str, state: dict) -> None:
         "timings": turn.timings,
         "interrupted": interrupted,
         "error": state["error"] if not answer else "",
+        "reasoning": state.get("reasoning", ""),
     }
     try:
         turn.message_id = await store.turns.get().submit(store.Answer(fields))
