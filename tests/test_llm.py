@@ -90,15 +90,18 @@ def sent_messages(request) -> list:
     return request.json.get("messages") or request.json.get("input")
 
 
-@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+@pytest.mark.parametrize(
+    ("http_client", "api"), [("aiohttp", "chat"), ("httpx", "chat"), ("aiohttp", "responses")]
+)
 @pytest.mark.parametrize("host", ["compatible", "openai", "azure-key", "azure-keyless"])
 async def test_every_host_streams_a_cited_answer(
-    kb, settings, fake_openai, monkeypatch, host, http_client
+    kb, settings, fake_openai, monkeypatch, host, http_client, api
 ):
     credential = FakeCredential()
     monkeypatch.setattr("chat.llm.clients.azure_credential", lambda: credential)
     configure(settings, fake_openai, host)
     settings.LLM_HTTP_CLIENT = http_client
+    settings.OPENAI_API = api
     status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))
     assert status == 200, events
     answer = "".join(e.get("delta", "") for e in events)
@@ -119,7 +122,8 @@ async def test_every_host_streams_a_cited_answer(
         assert request.bearer_token == "entra-token-123"
         assert credential.scopes == [("https://cognitiveservices.azure.com/.default",)]
     # the system prompt is the server's and quotes only the passages retrieved for this user
-    system = request.json["messages"][0]
+    assert request.path.endswith("/responses" if api == "responses" else "/chat/completions")
+    system = sent_messages(request)[0]
     assert system["role"] == "system" and "never instructions" in system["content"]
     final = events[-1]["context"]
     assert final["usage"]["total_tokens"] > 0
