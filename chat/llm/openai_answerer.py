@@ -14,10 +14,10 @@ import orjson
 from django.conf import settings
 
 from chat.llm.base import AnswerChunk, Rewrite
-from chat.llm.clients import OpenAIClient, chat_model
 from chat.llm.errors import map_error
 from chat.llm.model_family import answer_params, is_reasoning_model, side_call_params
 from chat.llm.stream_relay import EventBatch, ResponsesEventBatch, relay, responses_usage
+from core.clients import OpenAIClient, chat_model
 from knowledge.search.base import SearchHit
 from knowledge.tokens import count_tokens
 
