@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 CONTEXT = "response.context"
 DELTA = "response.output_text.delta"
+REASONING = "response.reasoning.delta"  # a reasoning model's visible thinking
 
 
 @dataclass
@@ -117,7 +118,9 @@ async def _prepare(request, user, session_key, access, started: float, traced) -
         span.set_attributes(_retrieval_attributes(query, hits))
     answered = time.perf_counter()
     traced.llm_started(getattr(answerer, "model", answerer.name), settings.OPENAI_HOST)
-    answer = await answerer.start_answer(history, request.question, hits, overrides.temperature)
+    answer = await answerer.start_answer(
+        history, request.question, hits, overrides.temperature, overrides.reasoning_effort
+    )
     timings = {
         "prepare_ms": round((searched - started) * 1000, 1),
         "search_ms": round((answered - searched) * 1000, 1),
@@ -249,6 +252,19 @@ def _thoughts(query: SearchQuery, rewrite, hits, answerer: str, backend) -> list
     ]
 
 
+def _reasoning_thought(turn: Turn, thinking: str) -> dict:
+    effort = turn.request.overrides.reasoning_effort or settings.OPENAI_REASONING_EFFORT
+    return {
+        "title": "Reasoning",
+        "description": f"{turn.usage.get('reasoning_tokens') or 0} reasoning tokens",
+        "props": {
+            "reasoning_tokens": turn.usage.get("reasoning_tokens") or 0,
+            "effort": effort or "model default",
+            "shown_chars": len(thinking),
+        },
+    }
+
+
 def visible_context(context: dict, readable: set[int], staff: bool) -> dict:
     """A stored answer's context as its reader may see it now: passages of documents they can
     no longer read are dropped, and scores, group ids and the index filter are for staff only.
@@ -313,6 +329,7 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
     overrides = turn.request.overrides
     yield {"type": CONTEXT, "context": _context(turn), "session_state": turn.session_state}
     parts: list[str] = []
+    thinking: list[str] = []
     state = {"completed": False, "error": ""}
     first_token = finish_reason = None
     try:
@@ -320,6 +337,9 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
         # not whenever the abandoned generator is garbage-collected.
         async with aclosing(turn.answer) as chunks:
             async for chunk in chunks:
+                if chunk.reasoning:
+                    thinking.append(chunk.reasoning)
+                    yield {"type": REASONING, "delta": chunk.reasoning}
                 if chunk.delta:
                     if first_token is None:
                         first_token = time.perf_counter()
@@ -341,6 +361,9 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
         turn.timings["total_ms"] = round((time.perf_counter() - turn.started) * 1000, 1)
         # Shielded: a cancelled stream must still record what the user already saw.
         turn.recorded = True
+        state["reasoning"] = "".join(thinking)
+        if state["reasoning"] or turn.usage.get("reasoning_tokens"):
+            turn.thoughts.append(_reasoning_thought(turn, state["reasoning"]))
         try:
             with turn.trace.phase("store answer"):
                 await asyncio.shield(_save_answer(turn, answer, state))
@@ -372,6 +395,7 @@ async def _save_answer(turn: Turn, answer: str, state: dict) -> None:
         "timings": turn.timings,
         "interrupted": interrupted,
         "error": state["error"] if not answer else "",
+        "reasoning": state.get("reasoning", ""),
     }
     try:
         turn.message_id = await store.turns.get().submit(store.Answer(fields))

@@ -194,6 +194,12 @@ LLM_MAX_RETRIES = cfg.int("LLM_MAX_RETRIES", 2, minimum=0)
 LLM_HTTP_CLIENT = cfg.choice("LLM_HTTP_CLIENT", "aiohttp", ["aiohttp", "httpx"])
 LLM_MAX_CONNECTIONS = cfg.int("LLM_MAX_CONNECTIONS", 1000, minimum=1)
 LLM_STREAM_BATCH_MS = cfg.int("LLM_STREAM_BATCH_MS", 100, minimum=0)
+# Reasoning models (chat/llm/model_family.py): parameters, effort, and which API to call.
+OPENAI_REASONING_MODEL = cfg.choice("OPENAI_REASONING_MODEL", "auto", ["auto", "true", "false"])
+OPENAI_REASONING_EFFORT = cfg.choice(
+    "OPENAI_REASONING_EFFORT", "", ["", "minimal", "low", "medium", "high"]
+)
+OPENAI_API = cfg.choice("OPENAI_API", "chat", ["chat", "responses"])
 EMBEDDING_BATCH_SIZE = cfg.int("EMBEDDING_BATCH_SIZE", 16, minimum=1)
 EMBEDDING_MAX_RETRIES = cfg.int("EMBEDDING_MAX_RETRIES", 8, minimum=0)
 EMBEDDINGS_ENABLED = OPENAI_HOST != "local" and bool(
