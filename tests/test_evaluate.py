@@ -17,17 +17,10 @@ from django.core.management import CommandError, call_command
 
 from chat.evaluation import metrics
 from chat.evaluation.report import compare, load_summary
+from tests.eval_helpers import ingest_kb, use_llm, write_jsonl, write_kb
 from tests.fakes import reply
-from tests.files import pdf_bytes
 from tests.uvicorn_server import ROOT, launch, stop, wait_listening
 
-PAGES = [
-    "Welcome to the booklet. Members receive a welcome pack.",
-    "Dental allowance: up to 300 euros per year for dental work.",
-    "Hearing allowance: up to 500 euros per ear for hearing aids.",
-    "Claims must be filed within ninety days.",
-]
-GUIDE = "# Parking\n\nParking permits cost twelve euros per month at the garage.\n"
 QUESTIONS = [
     # retrieves p2 (both words), p3 ("allowance"); the truth is p3: page rank 2, near and
     # document rank 1
@@ -71,31 +64,10 @@ EXPECTED_CITED = [["plan.pdf#page=2", "plan.pdf#page=3"], ["plan.pdf#page=4"], [
                   ["plan.pdf#page=3"]]  # fmt: skip
 
 
-def write_kb(folder):
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "plan.pdf").write_bytes(pdf_bytes(PAGES, "Plan"))
-    (folder / "guide.md").write_text(GUIDE)
-    return folder
-
-
-def write_jsonl(path, items):
-    path.write_text("".join(json.dumps(item) + "\n" for item in items))
-    return path
-
-
-def use_llm(settings, fake):
-    settings.OPENAI_HOST = "compatible"
-    settings.OPENAI_BASE_URL = fake.openai_base_url
-    settings.OPENAI_API_KEY = fake.api_key
-    settings.OPENAI_CHAT_MODEL = "llama3.1"
-    settings.LLM_MAX_RETRIES = 0
-
-
 @pytest.fixture
 def kb(transactional_db, tmp_path, settings):
     settings.CHAT_STREAM_DELAY_SECONDS = 0
-    call_command("ingest", str(write_kb(tmp_path / "kb")), verbosity=0)
-    call_command("sync_index", verbosity=0)
+    ingest_kb(tmp_path / "kb")
 
 
 def evaluate(*args, **options):
