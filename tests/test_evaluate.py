@@ -13,12 +13,14 @@ import subprocess
 import sys
 
 import pytest
+from aiohttp import web
 from django.core.management import CommandError, call_command
 
 from chat.evaluation import metrics
 from chat.evaluation.report import compare, load_summary
 from tests.eval_helpers import ingest_kb, use_llm, write_jsonl, write_kb
 from tests.fakes import reply
+from tests.fakes.openai_server import BackgroundServer
 from tests.uvicorn_server import ROOT, launch, stop, wait_listening
 
 QUESTIONS = [
@@ -286,3 +288,54 @@ def test_over_http_against_a_real_uvicorn_gives_the_same_retrieval(tmp_path):
     for row in rows:
         assert set(row["cited"]) <= set(row["retrieved"])
         assert row["latency_s"] > 0 and row["timings"]["total_ms"] > 0
+
+
+class ScriptedChat(BackgroundServer):
+    """A `POST /chat` that answers each question as scripted: a 429 first, then its reply."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: list[str] = []
+
+    def build_app(self):
+        async def chat(request):
+            question = (await request.json())["messages"][-1]["content"]
+            self.asked.append(question)
+            if question == "busy" and self.asked.count("busy") == 1:
+                slow_down = {"error": "Slow down."}
+                return web.json_response(slow_down, status=429, headers={"Retry-After": "0"})
+            if question == "broken":
+                return web.Response(status=500, text="<html>Server Error</html>")
+            if question == "refused":
+                return web.json_response({"error": "There is no collection 'x'."}, status=400)
+            context = {"data_points": {"text": ["plan.pdf#page=2: Dental allowance."]}}
+            return web.json_response(
+                {"output_text": "300 euros [plan.pdf#page=2].", "context": context}
+            )
+
+        app = web.Application()
+        app.router.add_post("/chat", chat)
+        return app
+
+
+def test_over_http_a_429_is_retried_and_failures_are_recorded(tmp_path):
+    truth = "300 euros [plan.pdf#page=2]"
+    questions = [{"question": q, "truth": truth} for q in ("busy", "broken", "refused")]
+    qa = write_jsonl(tmp_path / "qa.jsonl", questions)
+    with ScriptedChat() as server:
+        evaluate(qa, out=tmp_path / "out", url=server.base_url + "/chat", concurrency=1)
+        assert server.asked == ["busy", "busy", "broken", "refused"]
+    rows, summary = read_run(tmp_path / "out")
+    # Passages from a server that sends only data_points.text are read from its prefixes.
+    assert rows[0]["retrieved"] == ["plan.pdf#page=2"] and rows[0]["error"] is None
+    assert rows[1]["error"] == "HTTP 500: the response is not a JSON object"
+    assert rows[2]["error"] == "HTTP 400: There is no collection 'x'."
+    assert (summary["answered"], summary["errors"]) == (1, 2)
+    assert summary["retrieval"]["page"]["recall@1"] == 1.0
+
+
+def test_a_run_where_every_question_fails_is_a_command_error(tmp_path):
+    qa = write_jsonl(tmp_path / "qa.jsonl", [{"question": "refused", "truth": ""}])
+    with ScriptedChat() as server, pytest.raises(CommandError, match="Every question failed"):
+        evaluate(qa, out=tmp_path / "out", url=server.base_url)
+    assert (tmp_path / "out" / "eval_results.jsonl").exists()
