@@ -26,15 +26,15 @@ from tests.uvicorn_server import ROOT, launch, stop, wait_listening
 QUESTIONS = [
     # retrieves p2 (both words), p3 ("allowance"); the truth is p3: page rank 2, near and
     # document rank 1
-    {"question": "dental allowance", "truth": "300 euros [plan.pdf#page=3]", "kind": "a"},
+    {"question": "dental allowance", "truth": "300 euros [plan.pdf#page=3]", "kind": "typo"},
     # retrieves p4 only; the truth also cites the guide, never retrieved: half of it found
-    {"question": "claims filed", "truth": "90 days [plan.pdf#page=4] [guide.md]", "kind": "b"},
+    {"question": "claims filed", "truth": "90 days [plan.pdf#page=4] [guide.md]", "kind": "typo"},
     # retrieves the guide only; the truth cites p1: nothing found at any level
-    {"question": "parking permits", "truth": "12 euros [plan.pdf#page=1]", "kind": "c"},
+    {"question": "parking permits", "truth": "12 euros [plan.pdf#page=1]", "kind": "plain"},
     # retrieves nothing; the truth cites nothing: left out of retrieval and citations_matched
-    {"question": "sourdough baking", "truth": "I don't know.", "kind": "d"},
+    {"question": "sourdough baking", "truth": "I don't know.", "kind": "plain"},
     # retrieves p3 only, the truth's page
-    {"question": "hearing aids", "truth": "500 euros [plan.pdf#page=3]", "kind": "e"},
+    {"question": "hearing aids", "truth": "500 euros [plan.pdf#page=3]", "kind": "plain"},
 ]
 RETRIEVED = [
     ["plan.pdf#page=2", "plan.pdf#page=3"],
@@ -85,10 +85,10 @@ def test_every_metric_matches_the_hand_computed_values(kb, settings, fake_openai
     use_llm(settings, fake_openai)
     qa = write_jsonl(tmp_path / "qa.jsonl", QUESTIONS)
     out = tmp_path / "run"
-    evaluate(qa, out=out, mode="text", top=5, concurrency=2)
+    evaluate(qa, out=out, mode="text", top=5, concurrency=2, by=["kind"])
     rows, summary = read_run(out)
     assert [r["question"] for r in rows] == [q["question"] for q in QUESTIONS]
-    assert [r["kind"] for r in rows] == ["a", "b", "c", "d", "e"]  # extra fields kept
+    assert [r["kind"] for r in rows] == ["typo"] * 2 + ["plain"] * 3  # extra fields kept
     assert [r["retrieved"] for r in rows] == RETRIEVED
     assert [r["cited"] for r in rows] == EXPECTED_CITED
     assert summary["retrieval"] == EXPECTED_RETRIEVAL
@@ -109,8 +109,18 @@ def test_every_metric_matches_the_hand_computed_values(kb, settings, fake_openai
     assert summary["tokens"]["per_answer"] == round(sum(reported) / 5, 4)
     assert summary["parameters"]["retrieval_mode"] == "text"
     assert summary["parameters"]["answerer"] == "compatible:llama3.1"
+    # Per kind: typo = questions 1 and 2, plain = 3, 4 and 5 (4 left out of retrieval).
+    typo, plain = summary["by"]["kind"]["typo"], summary["by"]["kind"]["plain"]
+    assert (
+        typo["retrieval"]["page"]["recall@5"] == 0.75 and typo["retrieval"]["page"]["mrr"] == 0.75
+    )
+    assert plain["retrieval"]["page"]["recall@5"] == 0.5 and plain["retrieval"]["questions"] == 2
+    assert typo["answers"]["citations_matched"]["rate"] == 1.0
+    assert plain["answers"]["citations_matched"]["rate"] == 0.5
+    assert plain["answers"]["any_citation"]["rate"] == 0.3333
     table = (out / "summary.md").read_text()
     assert "| page | 0.38 | 0.62 | 0.62 | 0.62 | 0.62 |" in table
+    assert "| plain | 3 | 0.50 | 0.50 | 0.50 | 0.50 | 0.50 | 0.33 |" in table
     assert "| citations_matched | 0.75 (4 questions) |" in table
 
 

@@ -10,6 +10,7 @@ At three levels: `page` (same document and page), `document` (same document), an
 passage of its document. Questions whose truth cites nothing are left out of retrieval scores.
 """
 
+import json
 import statistics
 
 from chat.evaluation.citations import Ref, azure_citations, bracketed, ref
@@ -163,3 +164,13 @@ def _tokens(rows: list[dict]) -> dict:
         "per_answer": _mean(int(u.get("total_tokens") or 0) for u in reported),
         "answers_reporting": len(reported),
     }
+
+
+def summarize_by(rows: list[dict], field: str) -> dict:
+    """The summary of each group of questions sharing a value of an input field (e.g. "kind")."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        value = row.get(field)
+        key = value if isinstance(value, str) else json.dumps(value)
+        groups.setdefault(key, []).append(row)
+    return {key: summarize(group) for key, group in sorted(groups.items())}

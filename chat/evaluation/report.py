@@ -65,7 +65,30 @@ def markdown(summary: dict) -> str:
             f"| {name} (1–5), pass rate (≥ 3) | {_fmt(ratings['mean'])}, "
             f"{_fmt(ratings['pass_rate'])} ({ratings['rated']} rated) |"
         )
+    for field, groups in summary.get("by", {}).items():
+        lines += ["", *_group_table(field, groups)]
     return "\n".join(lines) + "\n"
+
+
+def _group_table(field: str, groups: dict) -> list[str]:
+    lines = [
+        f"| {field} | questions | page recall@5 | page ±1 recall@5 | document recall@5 | page MRR "
+        "| citations_matched | any_citation |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for value, group in groups.items():
+        retrieval, answers = group["retrieval"], group["answers"]
+        cells = [
+            group["questions"],
+            _fmt(retrieval["page"]["recall@5"]),
+            _fmt(retrieval["near_page"]["recall@5"]),
+            _fmt(retrieval["document"]["recall@5"]),
+            _fmt(retrieval["page"]["mrr"]),
+            _fmt(answers["citations_matched"]["rate"]),
+            _fmt(answers["any_citation"]["rate"]),
+        ]
+        lines.append(f"| {value} | " + " | ".join(map(str, cells)) + " |")
+    return lines
 
 
 def load_summary(path: str | Path) -> dict:

@@ -38,6 +38,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="Compare two runs."
         )
+        parser.add_argument(
+            "--by",
+            action="append",
+            default=[],
+            metavar="FIELD",
+            help="Also summarise per value of this input field (e.g. kind); repeatable.",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
@@ -72,6 +79,8 @@ class Command(BaseCommand):
         progress = not options["no_progress"] and sys.stderr.isatty()
         rows, about = asyncio.run(self._run(questions, target, run_options, options, progress))
         summary = metrics.summarize(rows)
+        if options["by"]:
+            summary["by"] = {field: metrics.summarize_by(rows, field) for field in options["by"]}
         summary["parameters"] = {
             "ground_truth": options["ground_truth"],
             "target": options["url"] or "in-process",
