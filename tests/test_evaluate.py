@@ -237,6 +237,10 @@ def test_bad_bytes_and_missing_files_are_command_errors(tmp_path):
         evaluate(tmp_path / "nowhere.jsonl")
     with pytest.raises(CommandError, match="--top must be from 1 to"):
         evaluate(qa, top=0)
+    (tmp_path / "a-file").write_text("")
+    good = write_jsonl(tmp_path / "good.jsonl", [{"question": "a", "truth": "b"}])
+    with pytest.raises(CommandError, match="Cannot write to"):
+        evaluate(good, out=tmp_path / "a-file" / "run")
     with pytest.raises(CommandError, match="Cannot read"):
         evaluate(compare=[str(tmp_path / "a"), str(tmp_path / "b")])
 

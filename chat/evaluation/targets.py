@@ -5,6 +5,7 @@ In process, a question takes the path `POST /chat` takes (chat/api.py): the same
 per-caller limits are left out. Over HTTP it is a plain program calling the API, so anonymous.
 """
 
+import logging
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -25,6 +26,8 @@ from chat.llm.errors import retry_after_seconds
 from chat.protocol import ProtocolError, parse_request
 from knowledge.embeddings import embedders
 from knowledge.search import backends
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,12 +50,18 @@ class InProcess:
         try:
             turn = await pipeline.prepare(parse_request(body), self.user, None)
         except (ProtocolError, AnswerError) as exc:
-            return Reply(error=exc.message, latency_s=time.perf_counter() - started)
+            return Reply(error=exc.message, latency_s=_since(started))
+        except Exception as exc:  # as POST /chat answers a 500: this question fails, not the run
+            log.exception("evaluate: the question failed")
+            return Reply(error=f"failed: {exc!r}", latency_s=_since(started))
         try:
             result = await pipeline.run_to_completion(turn)
+        except Exception as exc:
+            log.exception("evaluate: the answer failed")
+            return Reply(error=f"failed: {exc!r}", latency_s=_since(started))
         finally:
             await turn.close()
-        return _reply(result, time.perf_counter() - started)
+        return _reply(result, _since(started))
 
     async def close(self) -> None:
         """What the server's shutdown does for the clients this event loop built."""

@@ -75,6 +75,10 @@ class Command(BaseCommand):
             collection=options["collection"],
             concurrency=options["concurrency"],
         )
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"Cannot write to {out}: {exc.strerror or exc}.") from None
         target = self._target(options)
         progress = not options["no_progress"] and sys.stderr.isatty()
         rows, about = asyncio.run(self._run(questions, target, run_options, options, progress))
@@ -90,7 +94,12 @@ class Command(BaseCommand):
             **about,
             "judge": (options["judge_model"] or "chat model") if options["judge"] else None,
         }
-        report.write(out, rows, summary)
+        try:
+            report.write(out, rows, summary)
+        except OSError as exc:
+            raise CommandError(
+                f"Cannot write the results to {out}: {exc.strerror or exc}."
+            ) from None
         self.stdout.write(report.markdown(summary), ending="")
         self.stdout.write(f"Results in {out}")
         if summary["answered"] == 0:

@@ -63,8 +63,11 @@ class Command(BaseCommand):
         if not lines:
             raise CommandError("The model gave no usable question/answer pairs; nothing written.")
         path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(dump_line(line) for line in lines), encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(dump_line(line) for line in lines), encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"Cannot write {path}: {exc.strerror or exc}.") from None
         self.stdout.write(
             f"Wrote {len(lines)} question(s) from {len(passages) - len(failures)} passage(s) "
             f"to {path}. Read them through before relying on them."
