@@ -189,6 +189,7 @@ def test_judge_rates_through_the_configured_client(kb, settings, fake_openai, tm
     ]
     assert summary["judge"]["groundedness"] == {"mean": 4.0, "pass_rate": 1.0, "rated": 2}
     assert summary["judge"]["relevance"] == {"mean": 4.0, "pass_rate": 1.0, "rated": 1}
+    assert summary["parameters"]["judge"] == "judge-model"
     judge_requests = [r for r in fake_openai.chat_requests if r.json["model"] == "judge-model"]
     assert len(judge_requests) == 4
     grounded, relevant = (r.json["messages"][0]["content"] for r in judge_requests[:2])

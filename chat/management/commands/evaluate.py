@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from chat.evaluation import ground_truth, metrics, report
 from chat.evaluation.run import Options, run
+from chat.llm.clients import chat_model
 from chat.protocol import RETRIEVAL_MODES
 
 
@@ -92,7 +93,7 @@ class Command(BaseCommand):
             "collection": options["collection"],
             "concurrency": options["concurrency"],
             **about,
-            "judge": (options["judge_model"] or "chat model") if options["judge"] else None,
+            "judge": (options["judge_model"] or chat_model()) if options["judge"] else None,
         }
         try:
             report.write(out, rows, summary)
