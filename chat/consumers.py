@@ -26,7 +26,7 @@ from chat.llm.base import AnswerError
 from chat.mirror import Mirror, group_name
 from chat.models import Conversation
 from chat.protocol import ProtocolError, decode, encode_text, parse_request
-from ragsite.middleware import MESSAGE, is_outage
+from core.outage import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401  # also: the session or the user is no longer valid

@@ -24,12 +24,12 @@ from chat.llm import get_answerer
 from chat.llm.base import AnswerError
 from chat.protocol import ChatRequest, ProtocolError
 from chat.render import render_answer
+from core.db import release_db
 from knowledge import retrieval
-from knowledge.access import access_for, collection_visible
+from knowledge.access import AccessFilter, access_for, collection_visible
 from knowledge.embeddings import embeddings_enabled, get_embedder
 from knowledge.search import get_backend
-from knowledge.search.base import AccessFilter, SearchBackendError, SearchHit, SearchQuery
-from ragsite.db import release_db
+from knowledge.search.base import SearchBackendError, SearchHit, SearchQuery
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ async def _search_query(text: str, access: AccessFilter, overrides) -> SearchQue
 
 @functools.lru_cache(maxsize=4096)
 def _source_url(document_id: int, ordinal: int) -> str:
-    return reverse("chat:source", args=[document_id]) + f"?chunk={ordinal}"
+    return reverse("knowledge:source", args=[document_id]) + f"?chunk={ordinal}"
 
 
 async def _check_collection(access: AccessFilter, slug: str):

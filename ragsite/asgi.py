@@ -10,17 +10,17 @@ django_asgi = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from chat.api_handler import ChatAPIHandler, Router, chat_api_paths  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.ws_origin import SameOriginValidator  # noqa: E402
-from ragsite.body_limit import BodyLimit  # noqa: E402
-from ragsite.chat_handler import ChatAPIHandler, Router  # noqa: E402
+from core.body_limit import BodyLimit  # noqa: E402
 from ragsite.gc_tuning import tune  # noqa: E402
 from ragsite.lifespan import Lifespan  # noqa: E402
 
 application = Lifespan(
     ProtocolTypeRouter(
         {
-            "http": BodyLimit(Router(django_asgi, ChatAPIHandler())),
+            "http": BodyLimit(Router(django_asgi, ChatAPIHandler()), chat_api_paths),
             "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }
     )

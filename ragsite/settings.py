@@ -46,7 +46,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "ragsite.middleware.ServiceUnavailableMiddleware",
+    "core.outage.ServiceUnavailableMiddleware",
 ]
 
 # Content Security Policy (Django's built-in): scripts and styles only from this site, no inline
@@ -134,7 +134,7 @@ SERVESTATIC_USE_FINDERS = True
 MEDIA_URL = "media/"
 MEDIA_ROOT = cfg.path("RAGSITE_MEDIA_ROOT", DATA_DIR / "media")
 
-# Request bodies (ragsite/body_limit.py): a larger or slower one is refused before it is read.
+# Request bodies (core/body_limit.py): a larger or slower one is refused before it is read.
 # Document uploads get KNOWLEDGE_MAX_UPLOAD_BYTES on top, and their own time limit.
 HTTP_MAX_BODY_BYTES = cfg.int("HTTP_MAX_BODY_BYTES", 2621440, minimum=1024)
 HTTP_BODY_TIMEOUT_SECONDS = cfg.float("HTTP_BODY_TIMEOUT_SECONDS", 30.0, minimum=0.1)
@@ -216,6 +216,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "ragsite": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
+        "core": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
         "knowledge": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
         "chat": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
         # Server errors with their tracebacks, whatever DEBUG says.

@@ -88,7 +88,7 @@ async def test_every_host_streams_a_cited_answer(
     kb, settings, fake_openai, monkeypatch, host, http_client
 ):
     credential = FakeCredential()
-    monkeypatch.setattr("chat.llm.clients.azure_credential", lambda: credential)
+    monkeypatch.setattr("core.clients.azure_credential", lambda: credential)
     configure(settings, fake_openai, host)
     settings.LLM_HTTP_CLIENT = http_client
     status, events, _ = await stream_events(AsyncClient(), ask(QUESTION))

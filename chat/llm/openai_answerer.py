@@ -14,9 +14,9 @@ import orjson
 from django.conf import settings
 
 from chat.llm.base import AnswerChunk, Rewrite
-from chat.llm.clients import OpenAIClient, chat_model
 from chat.llm.errors import map_error
 from chat.llm.stream_relay import relay
+from core.clients import OpenAIClient, chat_model
 from knowledge.search.base import SearchHit
 from knowledge.tokens import count_tokens
 

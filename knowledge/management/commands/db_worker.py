@@ -12,8 +12,8 @@ from django.db import close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Command as StockCommand
 from tenacity import Retrying, retry_if_exception, wait_exponential
 
+from core.outage import is_outage
 from knowledge.stale import recover_stale_claims
-from ragsite.middleware import is_outage
 
 log = logging.getLogger("knowledge.worker")
 
