@@ -17,6 +17,7 @@ from chat import pipeline
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.protocol import ProtocolError, encode, parse_body, parse_request
+from core import log_context
 from core.db import release_db
 from core.outage import MESSAGE, is_outage
 from core.responses import csrf_failure, json_error, private
@@ -168,6 +169,7 @@ async def _start_turn(request):
 
 @csrf_exempt
 async def chat(request):
+    log_context.bind(channel="http")
     turn, error = await _start_turn(request)
     if error is not None:
         return private(error)
@@ -222,6 +224,7 @@ async def _lines(turn):
 
 @csrf_exempt
 async def chat_stream(request):
+    log_context.bind(channel="http-stream")
     turn, error = await _start_turn(request)
     if error is not None:
         return private(error)

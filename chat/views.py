@@ -72,6 +72,7 @@ async def _stored_messages(conversation, user) -> list[dict]:
                 "content": m.content,
                 "interrupted": m.interrupted,
                 "error": m.error,
+                "reasoning": m.reasoning,
                 "context": context,
                 "answer_html": render_answer(m.content, sources) if assistant else "",
             }

@@ -2,6 +2,7 @@
 
 from chat.limits import chat_limits
 from chat.llm import answerers
+from core import telemetry
 from knowledge.embeddings import embedders
 from knowledge.search import backends
 
@@ -28,3 +29,4 @@ async def close_clients() -> None:
     await embedders.close_all()
     await backends.close_all()
     await chat_limits.close_all()
+    telemetry.shutdown()
