@@ -134,8 +134,10 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 # served with far-future caching, and gzip/brotli copies made once at collect time.
 STATIC_COLLECTED = cfg.bool("DJANGO_STATIC_COLLECTED", False)
 SERVESTATIC_USE_FINDERS = not STATIC_COLLECTED
+# Uploaded originals: local disk (MEDIA_ROOT), or Azure Blob Storage with AZURE_STORAGE_ACCOUNT_URL
+# (keyless) or AZURE_STORAGE_CONNECTION_STRING, in AZURE_STORAGE_CONTAINER.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": cfg.originals_storage(),
     "staticfiles": {
         "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
         if STATIC_COLLECTED
@@ -144,12 +146,6 @@ STORAGES = {
 }
 MEDIA_URL = "media/"
 MEDIA_ROOT = cfg.path("RAGSITE_MEDIA_ROOT", DATA_DIR / "media")
-# Uploaded originals: local disk (MEDIA_ROOT), or Azure Blob Storage with AZURE_STORAGE_ACCOUNT_URL
-# (keyless) or AZURE_STORAGE_CONNECTION_STRING, in AZURE_STORAGE_CONTAINER.
-STORAGES = {
-    "default": cfg.originals_storage(),
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
 
 # Request bodies (core/body_limit.py): a larger or slower one is refused before it is read.
 # Document uploads get KNOWLEDGE_MAX_UPLOAD_BYTES on top, and their own time limit.
