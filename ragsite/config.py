@@ -181,3 +181,36 @@ class Config:
                 }
             }
         return {"default": {"BACKEND": "ragsite.channel_layers.InMemoryChannelLayer"}}
+
+    def originals_storage(self) -> dict:
+        """STORAGES["default"]: Azure Blob Storage when an account URL or a connection string
+        is set (keyless with the URL alone), else the local MEDIA_ROOT."""
+        url = self.str("AZURE_STORAGE_ACCOUNT_URL", "").strip()
+        connection = self.str("AZURE_STORAGE_CONNECTION_STRING", "").strip()
+        container = self.str("AZURE_STORAGE_CONTAINER", "originals").strip()
+        if not (url or connection):
+            return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+        if url and connection:
+            self._fail(
+                "AZURE_STORAGE_ACCOUNT_URL",
+                "set it or AZURE_STORAGE_CONNECTION_STRING, not both",
+            )
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?", container):
+            self._fail("AZURE_STORAGE_CONTAINER", f"not a valid container name: {container!r}")
+        options = {"azure_container": container, "overwrite_files": False}
+        if connection:
+            options["connection_string"] = connection
+        else:
+            match = re.fullmatch(r"(https?)://([a-z0-9]{3,24})\.blob\.([a-z0-9.-]+?)/?", url)
+            if not match:
+                self._fail(
+                    "AZURE_STORAGE_ACCOUNT_URL",
+                    f"expected https://<account>.blob.core.windows.net, got {url!r}",
+                )
+            scheme, account, suffix = match.groups()
+            options |= {
+                "account_name": account,
+                "endpoint_suffix": suffix,
+                "azure_ssl": scheme == "https",
+            }
+        return {"BACKEND": "knowledge.blob_storage.KeylessAzureStorage", "OPTIONS": options}

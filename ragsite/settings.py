@@ -134,8 +134,10 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 # served with far-future caching, and gzip/brotli copies made once at collect time.
 STATIC_COLLECTED = cfg.bool("DJANGO_STATIC_COLLECTED", False)
 SERVESTATIC_USE_FINDERS = not STATIC_COLLECTED
+# Uploaded originals: local disk (MEDIA_ROOT), or Azure Blob Storage with AZURE_STORAGE_ACCOUNT_URL
+# (keyless) or AZURE_STORAGE_CONNECTION_STRING, in AZURE_STORAGE_CONTAINER.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": cfg.originals_storage(),
     "staticfiles": {
         "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
         if STATIC_COLLECTED
@@ -157,6 +159,19 @@ KNOWLEDGE_MAX_UPLOAD_BYTES = cfg.int("KNOWLEDGE_MAX_UPLOAD_MB", 20, minimum=1) *
 EXTRACT_CPU_SECONDS = cfg.int("EXTRACT_CPU_SECONDS", 30, minimum=1)
 EXTRACT_MEMORY_MB = cfg.int("EXTRACT_MEMORY_MB", 1024, minimum=64)
 EXTRACT_TIMEOUT_SECONDS = cfg.int("EXTRACT_TIMEOUT_SECONDS", 60, minimum=1)
+# Images and scanned PDFs are read by Azure AI Document Intelligence's layout model when an
+# endpoint is set (keyless through azure-identity unless a key is given); without one they are
+# refused with a message saying so. DOCUMENT_INTELLIGENCE_FOR_PDF sends every PDF there.
+DOCUMENT_INTELLIGENCE_ENDPOINT = cfg.str("DOCUMENT_INTELLIGENCE_ENDPOINT", "")
+DOCUMENT_INTELLIGENCE_KEY = cfg.str("DOCUMENT_INTELLIGENCE_KEY", "")
+DOCUMENT_INTELLIGENCE_FOR_PDF = cfg.bool("DOCUMENT_INTELLIGENCE_FOR_PDF", False)
+DOCUMENT_INTELLIGENCE_TIMEOUT_SECONDS = cfg.int(
+    "DOCUMENT_INTELLIGENCE_TIMEOUT_SECONDS", 300, minimum=1
+)
+if DOCUMENT_INTELLIGENCE_FOR_PDF and not DOCUMENT_INTELLIGENCE_ENDPOINT:
+    cfg.fail(
+        "DOCUMENT_INTELLIGENCE_ENDPOINT", "must be set when DOCUMENT_INTELLIGENCE_FOR_PDF=true"
+    )
 CHUNK_TARGET_CHARS = cfg.int("CHUNK_TARGET_CHARS", 1000, minimum=200)
 CHUNK_MAX_TOKENS = cfg.int("CHUNK_MAX_TOKENS", 500, minimum=50)
 CHUNK_OVERLAP_RATIO = 0.10

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
 from django.core.management import call_command
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -127,12 +128,15 @@ class AccessMachine(RuleBasedStateMachine):
     )
     def add_document(self, groups, published, collection):
         token = f"zq{self.run}x{len(self.docs)}"
-        doc = Document.objects.create(
+        doc = Document(
             title=f"Note {token}",
             body=f"The code word {token} opens locker {token} for the team.",
             published=published,
             collection=self.collections[collection],
         )
+        # An uploaded original too, which /source/<id>/original streams to those who may read.
+        doc.file.save(f"{token}.txt", ContentFile(f"Original of {token}.".encode()), save=False)
+        doc.save()
         doc.groups.set([self.groups[g] for g in groups])
         self.docs.append(Doc(doc.pk, token, set(groups), published, collection))
 
@@ -325,6 +329,11 @@ class AccessMachine(RuleBasedStateMachine):
         client = person.client if person is not None else self.new_client()
         status = client.get(f"/source/{doc.pk}/").status_code
         assert status == (200 if self._row_reads(access, doc) else 404), (doc, access)
+        original = client.get(f"/source/{doc.pk}/original")
+        assert original.status_code == status, (doc, access)
+        if status == 200:
+            body = original.content
+            assert body == f"Original of {doc.token}.".encode()
 
 
 def _events(response) -> list[dict]:
