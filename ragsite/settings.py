@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     # knowledge before django_tasks_db: its db_worker (which waits out database outages)
     # takes the place of the stock one.
     "knowledge",
+    "accounts",
     "chat",
     "django_tasks_db",
     "channels",
@@ -120,6 +121,9 @@ LOGIN_MAX_FAILURES = cfg.int("LOGIN_MAX_FAILURES", 5, minimum=0)
 LOGIN_FAILURE_WINDOW = cfg.int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
 LOGIN_REDIRECT_URL = "chat:page"
 LOGOUT_REDIRECT_URL = "chat:page"
+# Bearer credentials (accounts/bearer.py): look-ups are cached this long per process, so a
+# revocation elsewhere applies within it.
+API_KEY_CACHE_SECONDS = cfg.float("API_KEY_CACHE_SECONDS", 5.0, minimum=0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = cfg.str("TIME_ZONE", "UTC")
