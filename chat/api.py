@@ -15,6 +15,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts import bearer
+from accounts.client_address import request_client_address
 from chat import pipeline
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
@@ -172,7 +173,7 @@ async def _start_turn(request):
         response["WWW-Authenticate"] = 'Bearer realm="ragsite"'
         return None, response
     try:
-        slot = await admit(user, request.META.get("REMOTE_ADDR"))
+        slot = await admit(user, request_client_address(request))
     except LimitExceeded as exc:
         return None, json_error(exc.message, 429, exc.retry_after)
     handed_over = False

@@ -21,6 +21,7 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from accounts import bearer
+from accounts.client_address import scope_client_address
 from chat import pipeline, revocation
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
@@ -280,9 +281,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         session_state, cancelled, turn, mirror, slot = None, False, None, None, None
         error = None
         session = self.scope.get("session")
-        client = self.scope.get("client") or (None, None)
         try:
-            slot = await admit(self.scope.get("user"), client[0])
+            slot = await admit(self.scope.get("user"), scope_client_address(self.scope))
             turn = await pipeline.prepare(
                 request,
                 self.scope.get("user"),

@@ -13,6 +13,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.client_address import request_client_address
 from chat.api import csrf_failure, json_error
 from chat.limits import caller_for, chat_limits
 from chat.models import Conversation, Feedback, Message
@@ -144,7 +145,7 @@ async def feedback(request):
     user = request.user = await request.auser()  # templates read request.user
     if user.is_authenticated and csrf_failure(request) is not None:
         return json_error("CSRF check failed: reload the page and try again.", 403)
-    refused = await _feedback_refused(user, request.META.get("REMOTE_ADDR"))
+    refused = await _feedback_refused(user, request_client_address(request))
     if refused is not None:
         return refused
     try:

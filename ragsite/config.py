@@ -6,6 +6,7 @@ bad deployment stops at start-up instead of failing at the first request.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -60,6 +61,16 @@ class Config:
 
     def list(self, name: str, default: list[str]) -> list[str]:
         return [item for item in self.env.list(name, default=default) if item]
+
+    def networks(self, name: str) -> list[str]:
+        """IP addresses or networks (`10.0.0.0/8`, `2001:db8::/32`), comma-separated."""
+        entries = self.list(name, [])
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                self._fail(name, f"{entry!r} is not an IP address or network")
+        return [entry.strip() for entry in entries]
 
     def path(self, name: str, default: Path) -> Path:
         raw = self.env.str(name, default="")

@@ -124,6 +124,8 @@ LOGOUT_REDIRECT_URL = "chat:page"
 # Bearer credentials (accounts/bearer.py): look-ups are cached this long per process, so a
 # revocation elsewhere applies within it.
 API_KEY_CACHE_SECONDS = cfg.float("API_KEY_CACHE_SECONDS", 5.0, minimum=0)
+# Proxies whose X-Forwarded-For is believed (accounts/client_address.py): addresses or networks.
+TRUSTED_PROXIES = cfg.networks("TRUSTED_PROXIES")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = cfg.str("TIME_ZONE", "UTC")
