@@ -83,7 +83,7 @@ async def _ask(port: int, key: str) -> str:
             event = json.loads(frame)
             if "error" in event:
                 raise RuntimeError(event["error"])
-            answer += json.dumps(event)
+            answer += event.get("delta", "")
             if event["type"] == "response.completed":
                 return answer
     return answer
