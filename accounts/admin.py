@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from accounts import api_keys
-from accounts.models import ApiKey
+from accounts.models import ApiKey, ExternalIdentity, GroupMapping
 
 
 @admin.register(ApiKey)
@@ -60,3 +60,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
             row.save(update_fields=["revoked"])
             count += 1
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+@admin.register(GroupMapping)
+class GroupMappingAdmin(admin.ModelAdmin):
+    """Which provider group or app role puts its holders in which Django group (applied at every
+    sign-in and to every bearer token; a group whose claim is gone is removed then)."""
+
+    list_display = ["claim", "group"]
+    search_fields = ["claim", "group__name"]
+    autocomplete_fields = ["group"]
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    list_display = ["user", "subject", "issuer", "last_sign_in"]
+    search_fields = ["user__username", "subject"]
+    readonly_fields = ["user", "issuer", "subject", "last_sign_in"]
+
+    def has_add_permission(self, request):
+        return False

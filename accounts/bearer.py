@@ -1,5 +1,6 @@
-"""Who a bearer credential (`Authorization: Bearer <key>`) is: one code path for POST /chat,
-POST /chat/stream and the websocket, both at its handshake and on every turn.
+"""Who a bearer credential (`Authorization: Bearer <credential>`) is: an API key
+(accounts/api_keys.py) or the identity provider's access token (accounts/jwt_bearer.py). One
+code path for POST /chat, POST /chat/stream and the websocket, at its handshake and every turn.
 
 Look-ups are cached in the process for API_KEY_CACHE_SECONDS (5 s by default), bad credentials
 too, so a program chatting in a loop costs no database query per chat, as an anonymous caller
@@ -11,8 +12,7 @@ at most once a minute per key.
 
 import hashlib
 import threading
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from cachetools import TTLCache
@@ -20,39 +20,14 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from accounts import api_keys
+from accounts import api_keys, jwt_bearer
+from accounts.identity import Identity, InvalidCredential
 from accounts.models import ApiKey
 from knowledge.access import access_for_sync
-from knowledge.search.base import AccessFilter
 from ragsite.db import release_db
 
 LAST_USED_EVERY = timedelta(minutes=1)
 CACHE_SIZE = 10_000  # bounds the memory a flood of made-up keys can take
-INVALID = "The credential is invalid, expired or revoked."
-
-
-class InvalidCredential(Exception):
-    """A credential was sent and is not good: 401, never anonymous access."""
-
-    def __init__(self, description: str = INVALID):
-        super().__init__(description)
-        self.description = description
-
-    @property
-    def www_authenticate(self) -> str:
-        return f'Bearer error="invalid_token", error_description="{self.description}"'
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    user: object
-    access: AccessFilter
-    key_id: int
-    expires_at: datetime | None
-
-    @property
-    def label(self) -> str:
-        return f"key:{self.key_id}"
 
 
 def credential(authorization: str) -> str:
@@ -105,15 +80,17 @@ async def authenticate(authorization: str) -> Identity:
     if isinstance(entry, InvalidCredential):
         raise entry
     if entry.expires_at is not None and entry.expires_at <= timezone.now():
-        raise InvalidCredential("The API key has expired.")
+        raise InvalidCredential("The credential has expired.")
     return entry
 
 
 async def _look_up(token: str) -> Identity | InvalidCredential:
     prefix = api_keys.parse(token)
-    if prefix is None:
-        return InvalidCredential()
-    return await sync_to_async(_key_identity, thread_sensitive=False)(prefix, token)
+    if prefix is not None:
+        return await sync_to_async(_key_identity, thread_sensitive=False)(prefix, token)
+    if jwt_bearer.looks_like_jwt(token):
+        return await sync_to_async(jwt_bearer.token_identity, thread_sensitive=False)(token)
+    return InvalidCredential()
 
 
 def _key_identity(prefix: str, token: str) -> Identity | InvalidCredential:

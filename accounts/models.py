@@ -36,3 +36,44 @@ class ApiKey(models.Model):
         if self.revoked:
             return "revoked"
         return "expired" if self.expired else "active"
+
+
+class GroupMapping(models.Model):
+    """A group or app-role claim of the identity provider that puts its holders in a Django
+    group. Applied at every sign-in (and to every bearer token): unmapped claims are ignored,
+    and a mapped group whose claim is gone is removed (accounts/claims.py)."""
+
+    claim = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="As the token carries it: an Entra group's object id, or an app role's value.",
+    )
+    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, related_name="mappings")
+
+    class Meta:
+        verbose_name = "group mapping"
+        ordering = ["claim"]
+
+    def __str__(self):
+        return f"{self.claim} → {self.group}"
+
+
+class ExternalIdentity(models.Model):
+    """Which user an identity provider's subject (issuer and `sub`) signs in as. A provider's
+    user is never matched to a local account by name or e-mail."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identity"
+    )
+    issuer = models.CharField(max_length=300)
+    subject = models.CharField(max_length=300)
+    last_sign_in = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "external identities"
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="one_user_per_subject")
+        ]
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer}"

@@ -15,6 +15,17 @@ from django.core.exceptions import ImproperlyConfigured
 
 _RATE = re.compile(r"^\s*\d+\s*(/|\s+per\s+)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
 _INSECURE_DEV_KEY = "django-insecure-ragsite-dev-only-key-never-use-in-production"
+_SIGNATURE_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+)
 
 
 class Config:
@@ -71,6 +82,15 @@ class Config:
             except ValueError:
                 self._fail(name, f"{entry!r} is not an IP address or network")
         return [entry.strip() for entry in entries]
+
+    def algorithms(self, name: str, default: list[str]) -> list[str]:
+        """Token signature algorithms: asymmetric ones only (never `none`, never HMAC, whose
+        key would be the provider's public key)."""
+        values = self.list(name, default)
+        for value in values:
+            if value not in _SIGNATURE_ALGORITHMS:
+                self._fail(name, f"{value!r} is not one of {', '.join(_SIGNATURE_ALGORITHMS)}")
+        return values
 
     def path(self, name: str, default: Path) -> Path:
         raw = self.env.str(name, default="")
