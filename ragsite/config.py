@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -82,6 +83,13 @@ class Config:
             except ValueError:
                 self._fail(name, f"{entry!r} is not an IP address or network")
         return [entry.strip() for entry in entries]
+
+    def origin(self, name: str, url: str) -> str:
+        """The scheme, host and port of a URL setting."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self._fail(name, f"must be an http(s) URL, got {url!r}")
+        return f"{parts.scheme}://{parts.netloc}"
 
     def algorithms(self, name: str, default: list[str]) -> list[str]:
         """Token signature algorithms: asymmetric ones only (never `none`, never HMAC, whose

@@ -151,6 +151,10 @@ OIDC_USE_PKCE = True
 OIDC_RP_SIGN_ALGO = "RS256"
 OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:oidc_callback"
 OIDC_TIMEOUT = 10
+if OIDC_ENABLED:
+    # Signing out posts a form here that redirects to the provider's end-session endpoint, and
+    # browsers apply form-action to a form's redirects too.
+    SECURE_CSP["form-action"].append(cfg.origin("OIDC_DISCOVERY_URL", OIDC_DISCOVERY_URL))
 # Proxies whose X-Forwarded-For is believed (accounts/client_address.py): addresses or networks.
 TRUSTED_PROXIES = cfg.networks("TRUSTED_PROXIES")
 
