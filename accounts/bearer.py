@@ -23,8 +23,8 @@ from django.utils.crypto import constant_time_compare
 from accounts import api_keys, jwt_bearer
 from accounts.identity import Identity, InvalidCredential
 from accounts.models import ApiKey
+from core.db import release_db
 from knowledge.access import access_for_sync
-from ragsite.db import release_db
 
 LAST_USED_EVERY = timedelta(minutes=1)
 CACHE_SIZE = 10_000  # bounds the memory a flood of made-up keys can take

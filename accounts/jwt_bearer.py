@@ -13,8 +13,8 @@ from django.conf import settings
 from accounts import claims as claim_rules
 from accounts import provider
 from accounts.identity import Identity, InvalidCredential
+from core.db import release_db
 from knowledge.access import access_for_sync
-from ragsite.db import release_db
 
 log = logging.getLogger(__name__)
 

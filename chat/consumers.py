@@ -21,14 +21,15 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from accounts import bearer
-from accounts.client_address import scope_client_address
 from chat import pipeline, revocation
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.mirror import Mirror, group_name
 from chat.models import Conversation
 from chat.protocol import ProtocolError, decode, encode_text, parse_request
-from ragsite.middleware import MESSAGE, is_outage
+from core import log_context
+from core.client_address import scope_client_address
+from core.outage import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401  # also: the session or the user is no longer valid
@@ -281,6 +282,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         session_state, cancelled, turn, mirror, slot = None, False, None, None, None
         error = None
         session = self.scope.get("session")
+        log_context.bind(channel="websocket")
         try:
             slot = await admit(self.scope.get("user"), scope_client_address(self.scope))
             turn = await pipeline.prepare(

@@ -3,8 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts.oidc import SignOutView
+from core.login_throttle import throttled
 from ragsite import health
-from ragsite.login_throttle import throttled
 
 admin.site.site_header = "ragsite knowledge base"
 admin.site.site_title = "ragsite admin"
@@ -18,5 +18,6 @@ urlpatterns = [
     path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", SignOutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),
+    path("", include("knowledge.urls")),
     path("", include("chat.urls")),
 ]

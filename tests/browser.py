@@ -151,11 +151,11 @@ def _wait_until_up(server: LiveServer, timeout: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def live_server(data_dir: Path, extra_env: dict | None = None, setup: str = HOSTILE_DOCUMENT):
+def live_server(data_dir: Path, setup: str = HOSTILE_DOCUMENT, **settings: str):
     """Migrate, seed the demo (users + sample_kb), run `setup` in `manage.py shell`, index,
-    then serve with uvicorn (`extra_env` on top of a clean environment)."""
-    env = _server_env(data_dir)
-    env.update(extra_env or {})
+    then serve with uvicorn (with `settings` as environment variables on top of the offline
+    defaults)."""
+    env = _server_env(data_dir) | settings
     _manage(env, "migrate", "--noinput", "-v", "0")
     _manage(env, "seed_demo")
     _manage(env, "shell", "-c", setup)

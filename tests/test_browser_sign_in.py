@@ -45,7 +45,7 @@ def server(tmp_path_factory, idp):
         "OIDC_CLIENT_ID": CLIENT_ID,
         "OIDC_CLIENT_SECRET": CLIENT_SECRET,
     }
-    with live_server(tmp_path_factory.mktemp("ragsite-oidc"), env, MAPPING) as running:
+    with live_server(tmp_path_factory.mktemp("ragsite-oidc"), MAPPING, **env) as running:
         running.chromium = executable
         yield running
 

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
 
 from accounts import api_keys
-from accounts.client_address import client_address
+from core.client_address import client_address
 from tests.asgi_client import AsyncClient, application, next_port
 from tests.chat_helpers import ask, build_kb, ws_collect
 

@@ -15,13 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.search.base import (
-    PUBLIC_GROUP,
-    IndexChunk,
-    SearchBackendError,
-    SearchHit,
-    SearchQuery,
-)
+from knowledge.access import PUBLIC_GROUP
+from knowledge.search.base import IndexChunk, SearchBackendError, SearchHit, SearchQuery
 from knowledge.search.fusion import reciprocal_rank_fusion
 
 _SCHEMA = """
@@ -198,6 +193,10 @@ class EmbeddedSearchBackend:
 
     async def search(self, query: SearchQuery) -> list[SearchHit]:
         return await self._call(self._search, query)
+
+    def search_sync(self, query: SearchQuery) -> list[SearchHit]:
+        """The same search for a caller without an event loop, on the caller's thread."""
+        return self._run(self._search, query)
 
     async def search_then(self, query: SearchQuery, then):
         """(hits, then(hits)): `then` (sync, it may use the database) runs on the search's own

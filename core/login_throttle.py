@@ -20,7 +20,7 @@ from django.http import HttpResponse
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 
-from accounts.client_address import request_client_address
+from core.client_address import request_client_address
 
 # Longer names fail the form's validation, so they never reach a password check.
 _USERNAME = UsernameField(max_length=254)
