@@ -6,14 +6,27 @@ bad deployment stops at start-up instead of failing at the first request.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
 _RATE = re.compile(r"^\s*\d+\s*(/|\s+per\s+)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
 _INSECURE_DEV_KEY = "django-insecure-ragsite-dev-only-key-never-use-in-production"
+_SIGNATURE_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+)
 
 
 class Config:
@@ -60,6 +73,32 @@ class Config:
 
     def list(self, name: str, default: list[str]) -> list[str]:
         return [item for item in self.env.list(name, default=default) if item]
+
+    def networks(self, name: str) -> list[str]:
+        """IP addresses or networks (`10.0.0.0/8`, `2001:db8::/32`), comma-separated."""
+        entries = self.list(name, [])
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                self._fail(name, f"{entry!r} is not an IP address or network")
+        return [entry.strip() for entry in entries]
+
+    def origin(self, name: str, url: str) -> str:
+        """The scheme, host and port of a URL setting."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self._fail(name, f"must be an http(s) URL, got {url!r}")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def algorithms(self, name: str, default: list[str]) -> list[str]:
+        """Token signature algorithms: asymmetric ones only (never `none`, never HMAC, whose
+        key would be the provider's public key)."""
+        values = self.list(name, default)
+        for value in values:
+            if value not in _SIGNATURE_ALGORITHMS:
+                self._fail(name, f"{value!r} is not one of {', '.join(_SIGNATURE_ALGORITHMS)}")
+        return values
 
     def path(self, name: str, default: Path) -> Path:
         raw = self.env.str(name, default="")

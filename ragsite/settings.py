@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     # knowledge before django_tasks_db: its db_worker (which waits out database outages)
     # takes the place of the stock one.
     "knowledge",
+    "accounts",
     "chat",
     "django_tasks_db",
     "channels",
@@ -90,6 +91,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.oidc.sign_in_context",
             ],
         },
     },
@@ -120,6 +122,41 @@ LOGIN_MAX_FAILURES = cfg.int("LOGIN_MAX_FAILURES", 5, minimum=0)
 LOGIN_FAILURE_WINDOW = cfg.int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
 LOGIN_REDIRECT_URL = "chat:page"
 LOGOUT_REDIRECT_URL = "chat:page"
+# Bearer credentials (accounts/bearer.py): look-ups are cached this long per process, so a
+# revocation elsewhere applies within it.
+API_KEY_CACHE_SECONDS = cfg.float("API_KEY_CACHE_SECONDS", 5.0, minimum=0)
+# Sign-in with OpenID Connect (accounts/oidc.py), on when a discovery URL is set; the same
+# provider's access tokens for OIDC_API_AUDIENCE act as bearer credentials (accounts/jwt_bearer.py).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.oidc.ProviderBackend",
+]
+OIDC_DISCOVERY_URL = cfg.str("OIDC_DISCOVERY_URL", "")
+OIDC_ENABLED = bool(OIDC_DISCOVERY_URL)
+OIDC_CLIENT_ID = cfg.str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = cfg.str("OIDC_CLIENT_SECRET", "")
+if OIDC_ENABLED and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    cfg.fail("OIDC_CLIENT_ID", "and OIDC_CLIENT_SECRET must be set with OIDC_DISCOVERY_URL")
+OIDC_PROVIDER_NAME = cfg.str("OIDC_PROVIDER_NAME", "Microsoft Entra ID")
+OIDC_RP_SCOPES = cfg.str("OIDC_SCOPES", "openid profile email")
+OIDC_GROUP_CLAIMS = cfg.list("OIDC_GROUP_CLAIMS", ["groups", "roles"])
+OIDC_STAFF_CLAIM = cfg.str("OIDC_STAFF_CLAIM", "")
+OIDC_USERNAME_CLAIM = cfg.str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_API_AUDIENCE = cfg.str("OIDC_API_AUDIENCE", "")
+OIDC_ALGORITHMS = cfg.algorithms("OIDC_ALGORITHMS", ["RS256"])
+OIDC_KEYS_REFRESH_COOLDOWN_SECONDS = cfg.float("OIDC_KEYS_REFRESH_COOLDOWN_SECONDS", 30, minimum=0)
+OIDC_LEEWAY_SECONDS = 60  # clock skew allowed between the provider and this host
+# mozilla-django-oidc's own settings: PKCE on, our views, our callback URL.
+OIDC_USE_PKCE = True
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:oidc_callback"
+OIDC_TIMEOUT = 10
+if OIDC_ENABLED:
+    # Signing out posts a form here that redirects to the provider's end-session endpoint, and
+    # browsers apply form-action to a form's redirects too.
+    SECURE_CSP["form-action"].append(cfg.origin("OIDC_DISCOVERY_URL", OIDC_DISCOVERY_URL))
+# Proxies whose X-Forwarded-For is believed (accounts/client_address.py): addresses or networks.
+TRUSTED_PROXIES = cfg.networks("TRUSTED_PROXIES")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = cfg.str("TIME_ZONE", "UTC")
