@@ -138,7 +138,8 @@ async def bulk_load(backend, corpus: Corpus) -> float:
 
 
 async def latencies(backend, queries, mode, concurrency, budget) -> list[float]:
-    from knowledge.search.base import AccessFilter, SearchBackendError, SearchQuery
+    from knowledge.access import AccessFilter
+    from knowledge.search.base import SearchBackendError, SearchQuery
 
     access = AccessFilter(groups=frozenset({"g1"}))
     pending = list(queries)
@@ -163,7 +164,8 @@ async def latencies(backend, queries, mode, concurrency, budget) -> list[float]:
 
 
 async def recall_at_10(backend, corpus: Corpus, queries) -> float:
-    from knowledge.search.base import AccessFilter, SearchQuery
+    from knowledge.access import AccessFilter
+    from knowledge.search.base import SearchQuery
 
     access = AccessFilter(groups=frozenset({"g1"}))
     allowed = corpus.allowed_rows({"public", "g1"})

@@ -8,9 +8,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from knowledge.access import ANONYMOUS, EVERYTHING
 from knowledge.models import Document, IndexStatus
 from knowledge.search import backends, build_backend
-from knowledge.search.base import EVERYTHING, IndexChunk, SearchBackendError, SearchQuery
+from knowledge.search.base import IndexChunk, SearchBackendError, SearchQuery
 from knowledge.search.postgres import websearch_text
 from ragsite.config import Config
 from tests.admin_forms import add_document
@@ -153,8 +154,6 @@ async def test_the_apps_own_postgres_database_by_default(settings):
 async def test_restricted_documents_do_not_move_public_text_scores(pg_search):
     """ts_rank reads only the passage itself (no corpus-wide term statistics as BM25 has), so a
     restricted document sharing a rare word changes nothing an outsider can see."""
-    from knowledge.search.base import ANONYMOUS
-
     index = build_backend()
     try:
         await index.upsert_document(1, [IndexChunk(1, 0, "Lockers", "Zyxwort lockers.", "a.md")])

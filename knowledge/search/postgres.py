@@ -18,8 +18,8 @@ from django.conf import settings
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from knowledge.access import PUBLIC_GROUP
 from knowledge.search.base import (
-    PUBLIC_GROUP,
     IndexChunk,
     SearchBackendError,
     SearchHit,
