@@ -156,6 +156,20 @@ class Config:
         }
         return db
 
+    def search_database_url(self, required: bool, database: dict) -> str:
+        """SEARCH_DATABASE_URL, or the app's PostgreSQL database as a libpq URL."""
+        url = self.env.str("SEARCH_DATABASE_URL", default="")
+        if url:
+            if not re.match(r"^postgres(ql)?://", url):
+                self._fail("SEARCH_DATABASE_URL", "must be a postgres:// URL")
+            return url
+        if required and not database["ENGINE"].endswith("postgresql"):
+            self._fail(
+                "SEARCH_DATABASE_URL",
+                "must be set when SEARCH_BACKEND=postgres and DATABASE_URL is not PostgreSQL",
+            )
+        return ""
+
     @staticmethod
     def sqlite(path: Path) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)

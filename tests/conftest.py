@@ -11,6 +11,9 @@ from tests.fakes import (  # noqa: F401  (fixtures)
     fake_search_factory,
 )
 from tests.oidc_helpers import fake_idp  # noqa: F401  (fixture)
+from tests.pgvector_server import pgvector_fixture
+
+pgvector_url = pgvector_fixture()
 
 
 @pytest.fixture(autouse=True)

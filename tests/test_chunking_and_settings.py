@@ -65,7 +65,7 @@ def _check(env_overrides):
     ("name", "value", "expected"),
     [
         ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG: expected true/false"),
-        ("SEARCH_BACKEND", "elastic", "SEARCH_BACKEND: must be one of embedded, azure"),
+        ("SEARCH_BACKEND", "elastic", "SEARCH_BACKEND: must be one of embedded, postgres, azure"),
         ("CHUNK_MAX_TOKENS", "lots", "CHUNK_MAX_TOKENS: cannot parse"),
         ("DATABASE_URL", "mysql://x@y/z", "DATABASE_URL: only sqlite:// and postgres://"),
         ("REDIS_URL", "http://localhost", "REDIS_URL: expected redis://"),
@@ -82,6 +82,15 @@ def test_bad_setting_fails_at_start_up_naming_the_variable(name, value, expected
     result = _check({name: value})
     assert result.returncode != 0
     assert expected in result.stderr
+
+
+def test_postgres_search_on_a_sqlite_app_needs_its_own_database(tmp_path):
+    sqlite = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env = {"SEARCH_BACKEND": "postgres", "DATABASE_URL": sqlite, "SEARCH_DATABASE_URL": ""}
+    env["DJANGO_SECRET_KEY"] = "test-only"
+    result = _check(env)
+    assert result.returncode != 0
+    assert "SEARCH_DATABASE_URL: must be set when SEARCH_BACKEND=postgres" in result.stderr
 
 
 def test_default_configuration_starts_clean():

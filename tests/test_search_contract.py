@@ -1,4 +1,5 @@
-"""One contract, every search backend: the embedded SQLite FTS5 index and Azure AI Search (the real
+"""One contract, every search backend: the embedded SQLite FTS5 index, PostgreSQL (full text and
+pgvector, on a real server: tests/pgvector_server.py) and Azure AI Search (the real
 azure-search-documents SDK over HTTP to the fake service in tests/fakes/)."""
 
 import pytest
@@ -35,10 +36,18 @@ def use_fake_azure(settings, fake_search_factory):
     return service
 
 
-@pytest.fixture(params=["embedded", "azure"])
+def use_postgres(settings, url):
+    settings.SEARCH_BACKEND = "postgres"
+    settings.SEARCH_DATABASE_URL = url
+
+
+@pytest.fixture(params=["embedded", "postgres", "azure"])
 async def backend(request, settings, fake_search_factory):
     service = use_fake_azure(settings, fake_search_factory) if request.param == "azure" else None
+    if request.param == "postgres":
+        use_postgres(settings, request.getfixturevalue("pgvector_url"))
     instance = build_backend()
+    await instance.drop_index()  # the server outlives the test: start from an empty table
     await instance.create_index()
     instance.fake = service
     yield instance

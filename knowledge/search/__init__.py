@@ -13,6 +13,15 @@ def build_backend() -> SearchBackend:
         from knowledge.search.embedded import EmbeddedSearchBackend
 
         return EmbeddedSearchBackend(settings.SEARCH_INDEX_PATH)
+    if settings.SEARCH_BACKEND == "postgres":
+        from knowledge.search.postgres import PostgresSearchBackend
+        from knowledge.search.postgres_url import search_conninfo
+
+        return PostgresSearchBackend(
+            search_conninfo(),
+            pool_size=settings.SEARCH_POOL_MAX_SIZE,
+            timeout=settings.SEARCH_TIMEOUT,
+        )
     from knowledge.search.azure import AzureSearchBackend
 
     return AzureSearchBackend()
