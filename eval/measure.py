@@ -80,7 +80,7 @@ def main() -> int:
             matched.append(len(set(truth) & cited) / len(set(truth)))
             anyc.append(bool(cited))
             for kind in row["kind"]:
-                by_kind.setdefault(kind, []).append(rec[5][-1])
+                by_kind.setdefault(kind, []).append((rec[1][-1], rec[5][-1]))
             if "-v" in sys.argv and rec[5][-1] < 1:
                 print(row["question"], truth, got, file=sys.stderr)
 
@@ -98,7 +98,10 @@ def main() -> int:
                     "citations_matched": avg(matched),
                     "any_citation": avg(anyc),
                     "unanswerable_refused": f"{sum(refused)}/{len(refused)}",
-                    "recall@5_by_kind": {k: avg(v) for k, v in sorted(by_kind.items())},
+                    "recall@1,5_by_kind": {
+                        k: (avg([a for a, _ in v]), avg([b for _, b in v]), len(v))
+                        for k, v in sorted(by_kind.items())
+                    },
                 }
             )
         )

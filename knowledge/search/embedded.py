@@ -23,6 +23,7 @@ from knowledge.search.base import (
     SearchQuery,
 )
 from knowledge.search.fusion import reciprocal_rank_fusion
+from knowledge.search.naming import prefer_named
 from knowledge.search.pages import distinct_pages
 from knowledge.search.spelling import Vocabulary, words_of
 
@@ -238,17 +239,22 @@ class EmbeddedSearchBackend:
         return await self._call(both, query)
 
     def _search(self, conn, query: SearchQuery) -> list[SearchHit]:
+        """The best chunks, re-ranked for the document the question names, one per page."""
         mode = query.mode if query.vector is not None else "text"
-        text_hits = self._text_search(conn, query) if mode in ("text", "hybrid") else []
+        fetch = query.top * _CHUNKS_PER_PAGE
+        vocabulary = self.vocabulary(conn)
+        terms = {vocabulary.correct(w) for w in words_of(query.text)}
+        text_hits = self._text_search(conn, query, vocabulary, fetch) if mode != "vectors" else []
         if mode == "text":
-            return text_hits
-        vector_hits = self._vector_search(conn, query)
-        if mode == "vectors":
-            return vector_hits
-        return distinct_pages(
-            reciprocal_rank_fusion([text_hits, vector_hits], query.top * _CHUNKS_PER_PAGE),
-            query.top,
-        )
+            hits = text_hits
+        else:
+            vector_hits = self._vector_search(conn, query, fetch)
+            hits = (
+                vector_hits
+                if mode == "vectors"
+                else reciprocal_rank_fusion([text_hits, vector_hits], fetch)
+            )
+        return distinct_pages(prefer_named(hits, terms), query.top)
 
     def filter_expression(self, query: SearchQuery) -> str:
         where, params = self._filters(query)
@@ -286,8 +292,8 @@ class EmbeddedSearchBackend:
             cached = self._vocabulary = (generation, Vocabulary([r[0] for r in rows]))
         return cached[1]
 
-    def _text_search(self, conn, query: SearchQuery) -> list[SearchHit]:
-        match = fts_query(query.text, self.vocabulary(conn))
+    def _text_search(self, conn, query: SearchQuery, vocabulary, fetch) -> list[SearchHit]:
+        match = fts_query(query.text, vocabulary)
         if not match:
             return []
         where, params = self._filters(query)
@@ -298,9 +304,9 @@ class EmbeddedSearchBackend:
             f"bm25(chunks_fts, 2.0, 1.0) AS rank, {snippet} "
             "FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
             f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
-            [match, *params, query.top * _CHUNKS_PER_PAGE],
+            [match, *params, fetch],
         ).fetchall()
-        hits = [
+        return [
             SearchHit(
                 document_id=r[0],
                 ordinal=r[1],
@@ -314,12 +320,8 @@ class EmbeddedSearchBackend:
             )
             for r in rows
         ]
-        return distinct_pages(hits, query.top)
 
-    def _vector_search(self, conn, query: SearchQuery) -> list[SearchHit]:
-        return distinct_pages(self._vector_chunks(conn, query), query.top)
-
-    def _vector_chunks(self, conn, query: SearchQuery) -> list[SearchHit]:
+    def _vector_search(self, conn, query: SearchQuery, fetch: int) -> list[SearchHit]:
         where, params = self._filters(query)
         rows = conn.execute(
             f"SELECT c.rowid, c.embedding FROM chunks c WHERE c.embedding IS NOT NULL AND {where}",
@@ -338,7 +340,7 @@ class EmbeddedSearchBackend:
             )
         norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
         scores = matrix @ q / np.where(norms == 0, 1.0, norms)
-        best = np.argsort(-scores)[: query.top * _CHUNKS_PER_PAGE]
+        best = np.argsort(-scores)[:fetch]
         rowids = [rows[i][0] for i in best]
         marks = ",".join("?" * len(rowids))
         found = {
