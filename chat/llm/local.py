@@ -39,7 +39,7 @@ MIN_WORDS = 5
 MIN_COVERAGE = 0.25
 # Another page is quoted too when its best sentence holds at least this share of what the best
 # page's does: answers that span two pages, or the same rule in two documents.
-PAGE_SPREAD = 0.8
+PAGE_SPREAD = 0.7
 # Sentences of a document the question names (its title or file name words) count this much more.
 NAMED_BONUS = 0.15
 # Share of the question's words the passages must hold for a one-word match to count.
@@ -66,6 +66,7 @@ class _Sentence:
     position: int
     citations: list[str]  # every retrieved page that has this very sentence
     ranks: list[int] = field(default_factory=list)  # of those pages' passages
+    named: bool = False  # from a document the question names
     score: float = 0.0
     coverage: float = 0.0
 
@@ -107,6 +108,8 @@ def _choose(scored: list[_Sentence]) -> list[_Sentence]:
             break
         if c.coverage < MIN_COVERAGE / 2:
             continue
+        if best.named and not c.named:
+            continue  # the question named the best sentence's document: not its twin
         quoted = [p for p in c.citations if p in pages]
         if not quoted and c is not best and c.score < best.score * PAGE_SPREAD:
             continue
@@ -179,6 +182,7 @@ class LocalAnswerer:
                 - len(candidate.text) / 20000
                 + (NAMED_BONUS if candidate.rank in named else 0.0)
             )
+            candidate.named = candidate.rank in named
             scored.append(candidate)
         scored.sort(key=lambda c: c.score, reverse=True)
         if not scored or scored[0].coverage < MIN_COVERAGE:
