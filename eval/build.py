@@ -271,6 +271,23 @@ def questions(rng: random.Random) -> list[dict]:
     return out
 
 
+def sample_kb_questions() -> list[dict]:
+    """sample_kb/QUESTIONS.json in the same format, its truths citing the answering document."""
+    out = []
+    for q in json.loads((ROOT.parent / "sample_kb/QUESTIONS.json").read_text()):
+        name = Path(q["source"]).name + (f"#page={q['page']}" if q["page"] else "")
+        truth = "; ".join(q["answer_contains"]) + f" [{name}]"
+        kind = ["restricted"] if q["restricted_to"] else ["public"]
+        out.append({"question": q["question"], "truth": truth, "kind": kind})
+    return out
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+
+
 def main() -> int:
     DOCS.mkdir(exist_ok=True)
     pages = 0
@@ -280,9 +297,8 @@ def main() -> int:
         (DOCS / doc["file"]).write_bytes(data)
         pages += data.count(b"/Type /Page\n") or data.count(b"/Type /Page")
     qs = questions(random.Random(16))
-    with open(ROOT / "questions.jsonl", "w") as fh:
-        for q in qs:
-            fh.write(json.dumps(q) + "\n")
+    _write_jsonl(ROOT / "questions.jsonl", qs)
+    _write_jsonl(ROOT / "sample_kb.jsonl", sample_kb_questions())
     print(f"{len(DOCUMENTS)} documents, {len(qs)} questions", file=sys.stderr)
     return 0
 
