@@ -76,7 +76,7 @@ def _named_passages(question: str, passages: list[SearchHit]) -> set[int]:
     that the other passages' documents lack)."""
     words = words_of(question)
     names = [name_words(hit) & words for hit in passages]
-    shared = set.intersection(*names) if names else set()
+    shared = frozenset.intersection(*names) if names else frozenset()
     named = {rank for rank, found in enumerate(names) if found - shared}
     return named if len(named) < len(passages) else set()
 

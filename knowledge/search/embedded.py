@@ -299,24 +299,27 @@ class EmbeddedSearchBackend:
         where, params = self._filters(query)
         # snippet() runs for every match before the sort, not just the top few: only on request.
         snippet = "snippet(chunks_fts, 1, '**', '**', '…', 24)" if query.snippets else "''"
+        # The ranking reads no text: SQLite sorts whole result rows, so columns selected here
+        # would be read for every match, not only for the few kept. The texts come after.
         rows = conn.execute(
-            "SELECT c.document_id, c.ordinal, f.title, f.text, c.citation, c.label, c.collection, "
+            "SELECT c.rowid, c.document_id, c.ordinal, c.citation, c.label, c.collection, "
             f"bm25(chunks_fts, 2.0, 1.0) AS rank, {snippet} "
             "FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
             f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
             [match, *params, fetch],
         ).fetchall()
+        texts = _texts(conn, [r[0] for r in rows])
         return [
             SearchHit(
-                document_id=r[0],
-                ordinal=r[1],
-                title=r[2],
-                text=r[3],
-                citation=r[4],
-                label=r[5],
-                collection=r[6],
-                score=round(-r[7], 4),
-                snippet=r[8],
+                document_id=r[1],
+                ordinal=r[2],
+                title=texts[r[0]][0],
+                text=texts[r[0]][1],
+                citation=r[3],
+                label=r[4],
+                collection=r[5],
+                score=round(-r[6], 4),
+                snippet=r[7],
             )
             for r in rows
         ]
@@ -365,6 +368,18 @@ class EmbeddedSearchBackend:
             )
             for i, rid in zip(best, rowids, strict=True)
         ]
+
+
+def _texts(conn, rowids: list[int]) -> dict[int, tuple[str, str]]:
+    if not rowids:
+        return {}
+    marks = ",".join("?" * len(rowids))
+    return {
+        r[0]: (r[1], r[2])
+        for r in conn.execute(
+            f"SELECT rowid, title, text FROM chunks_fts WHERE rowid IN ({marks})", rowids
+        )
+    }
 
 
 def _add_words(conn, document_id: int, texts: list[tuple[str, str]]) -> None:

@@ -7,6 +7,7 @@ title shares ("plan", "guide") say nothing about which one is meant.
 """
 
 from dataclasses import replace
+from functools import lru_cache
 
 from knowledge.search.base import SearchHit
 from knowledge.search.spelling import words_of
@@ -14,8 +15,13 @@ from knowledge.search.spelling import words_of
 NAME_BOOST = 0.25
 
 
-def name_words(hit: SearchHit) -> set[str]:
-    return words_of(hit.title) | words_of(hit.citation.split("#")[0].replace("-", " "))
+def name_words(hit: SearchHit) -> frozenset[str]:
+    return _name_words(hit.title, hit.citation.split("#")[0])
+
+
+@lru_cache(maxsize=4096)
+def _name_words(title: str, file_name: str) -> frozenset[str]:
+    return frozenset(words_of(title) | words_of(file_name.replace("-", " ").replace("_", " ")))
 
 
 def prefer_named(hits: list[SearchHit], question: set[str]) -> list[SearchHit]:
@@ -23,7 +29,7 @@ def prefer_named(hits: list[SearchHit], question: set[str]) -> list[SearchHit]:
     if not hits or not question:
         return hits
     names = {(h.document_id): name_words(h) & question for h in hits}
-    shared = set.intersection(*names.values())
+    shared = frozenset.intersection(*names.values())
     named = {doc for doc, words in names.items() if words - shared}
     if not named or len(named) == len(names):
         return hits

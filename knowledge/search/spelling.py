@@ -11,6 +11,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
+MEMO_SIZE = 10_000
 MIN_LENGTH = 5  # shorter words have too many neighbours one edit away to guess from
 
 
@@ -28,13 +29,19 @@ class Vocabulary:
         # Most frequent first: among equally close candidates the common word wins.
         self.words = words_by_frequency
         self.known = frozenset(words_by_frequency)
+        self._corrected: dict[str, str] = {}  # misspellings seen before (a bounded memo)
 
     def correct(self, word: str) -> str:
         """The word itself when known (or too short or a number to guess), else its nearest
         indexed neighbour within max_edits, else the word unchanged."""
         if word in self.known or len(word) < MIN_LENGTH or any(c.isdigit() for c in word):
             return word
-        match = process.extractOne(
-            word, self.words, scorer=OSA.distance, score_cutoff=max_edits(word)
-        )
-        return match[0] if match else word
+        found = self._corrected.get(word)
+        if found is None:
+            match = process.extractOne(
+                word, self.words, scorer=OSA.distance, score_cutoff=max_edits(word)
+            )
+            found = match[0] if match else word
+            if len(self._corrected) < MEMO_SIZE:
+                self._corrected[word] = found
+        return found
