@@ -105,7 +105,7 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
         access=access,
         hits=hits,
         thoughts=_thoughts(query, rewrite, hits, answerer.name, get_backend()),
-        data_points=_data_points(hits, staff=access.all),
+        data_points=data_points(hits, staff=access.all),
         timings=timings,
         usage=dict(rewrite.usage),
         started=started,
@@ -150,7 +150,8 @@ async def _check_collection(access: AccessFilter, slug: str):
         raise ProtocolError(f"There is no collection {slug!r}.")
 
 
-def _data_points(hits: list[SearchHit], staff: bool) -> dict:
+def data_points(hits: list[SearchHit], staff: bool) -> dict:
+    """The sources of an answer as the protocol's context shows them."""
     # Raw scores only for staff: a restricted document's words shift the shared index
     # statistics, so everyone else's scores would say something about text they may not read.
     return {

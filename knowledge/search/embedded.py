@@ -228,6 +228,10 @@ class EmbeddedSearchBackend:
     async def search(self, query: SearchQuery) -> list[SearchHit]:
         return await self._call(self._search, query)
 
+    def search_sync(self, query: SearchQuery) -> list[SearchHit]:
+        """The same search for a caller without an event loop, on the caller's thread."""
+        return self._run(self._search, query)
+
     async def search_then(self, query: SearchQuery, then):
         """(hits, then(hits)): `then` (sync, it may use the database) runs on the search's own
         thread, right after the search, which saves a thread hop per question."""
