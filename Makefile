@@ -8,7 +8,7 @@ PORT ?= 8000
 
 WORKERS ?= 2
 
-.PHONY: help install run serve worker test test-long mutate lint format bench clean
+.PHONY: help install install-runtime migrate azurite run serve worker test test-long mutate lint format bench clean
 
 help:
 	@echo "make run    serve the app on the embedded default with the sample knowledge base"
@@ -16,7 +16,8 @@ help:
 	@echo "make test-long  the same with the long property-based runs (RAGSITE_TEST_LONG=1)"
 	@echo "make mutate mutation testing, a score per module (docs/mutation-score.md)"
 	@echo "make lint   ruff check and format check"
-	@echo "make serve  gunicorn + uvicorn workers (WORKERS=2), for PostgreSQL/Redis deployments"
+	@echo "make migrate  apply database migrations (a deployment step, run once per release)"
+	@echo "make serve  gunicorn + uvicorn workers (WORKERS=2), runtime requirements only, no migrate"
 	@echo "make worker the index task worker, to run beside make serve"
 	@echo "make bench  the concurrency benchmark (results in bench/results/)"
 
@@ -31,6 +32,28 @@ $(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt requirem
 
 install: $(VENV)/.installed
 
+# Production hosts: the runtime requirements only, no test or benchmark tools.
+$(VENV)/.runtime: $(BIN)/python requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+install-runtime: $(VENV)/.runtime
+
+# A deployment step of its own (once per release, from one host), never part of a host's start.
+migrate: install-runtime
+	$(BIN)/python manage.py migrate --noinput
+
+# Azurite (the Azure Storage emulator) for the Blob Storage tests, into .ci/azurite with npm.
+# Without Node.js/npm the tests that need it skip (and fail under CI=true).
+AZURITE := .ci/azurite/node_modules/.bin/azurite-blob
+$(AZURITE): .ci/azurite/package.json .ci/azurite/package-lock.json
+	cd .ci/azurite && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+azurite:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(AZURITE); \
+	else echo "npm not found: the Azure Blob Storage tests will skip"; fi
+
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
@@ -42,20 +65,21 @@ run: install
 # Production-style: gunicorn managing uvicorn workers. Long streams are fine (uvicorn workers
 # heartbeat, so --timeout only catches a hung worker); on SIGTERM running answers get
 # --graceful-timeout seconds to finish. Run the task worker(s) beside it: make worker.
-serve: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/gunicorn ragsite.asgi:application -k uvicorn_worker.UvicornWorker \
+serve: install-runtime
+	DJANGO_STATIC_COLLECTED=true $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	DJANGO_STATIC_COLLECTED=true $(BIN)/gunicorn ragsite.asgi:application \
+		-k uvicorn_worker.UvicornWorker \
 		--workers $(WORKERS) --bind $(HOST):$(PORT) --timeout 60 --graceful-timeout 30 \
-		--keep-alive 5 --max-requests 10000 --max-requests-jitter 1000 --access-logfile -
+		--keep-alive 5 --max-requests 10000 --max-requests-jitter 1000
 
-worker: install
+worker: install-runtime
 	$(BIN)/python manage.py db_worker --queue-name '*' --interval 1
 
-test: install
+test: install azurite
 	scripts/test.sh $(PYTEST_ARGS)
 
 # The same suite with the property-based tests at full length (hundreds of examples each).
-test-long: install
+test-long: install azurite
 	RAGSITE_TEST_LONG=1 scripts/test.sh $(PYTEST_ARGS)
 
 # Mutation testing (not part of make test): MODULES="knowledge/access.py chat/limits.py" for a few.

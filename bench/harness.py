@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.processes import BIN, PY, ROOT, free_port, log, spawn, stop, wait_port
 
-UPSTREAM = {"ttft": 0.3, "chunks": 40, "chunk_interval": 0.025}  # the upstream: 1.275 s
+UPSTREAM = {"ttft": 0.3, "chunks": 40, "chunk_interval": 0.025}  # 1.275 s per answer
 QUICK_UPSTREAM = {"ttft": 0.05, "chunks": 5, "chunk_interval": 0.01}  # the smoke test's
 QUESTION_BODY = json.dumps(
     {"messages": [{"role": "user", "content": "How many unused vacation days can I carry over?"}]}

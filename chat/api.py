@@ -11,33 +11,28 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts import bearer
 from chat import pipeline
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.protocol import ProtocolError, encode, parse_body, parse_request
+from core import log_context
+from core.client_address import request_client_address
+from core.db import release_db
+from core.outage import MESSAGE, is_outage
+from core.responses import csrf_failure, json_error, private
 from knowledge.access import access_for_sync
-from ragsite.db import release_db
-from ragsite.middleware import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
 SOMETHING_WENT_WRONG = "Something went wrong while answering. Please try again."
 
 
-def json_error(message: str, status: int, retry_after: float | None = None) -> JsonResponse:
-    response = JsonResponse({"error": message}, status=status)
-    if retry_after:
-        response["Retry-After"] = str(max(1, round(retry_after)))
+def unauthorized(exc: bearer.InvalidCredential) -> JsonResponse:
+    response = json_error(exc.description, 401)
+    response["WWW-Authenticate"] = exc.www_authenticate
     return response
-
-
-def csrf_failure(request):
-    """A logged-in session is ambient authority, so it must prove it comes from our page.
-    Anonymous callers carry none, so programs may post without a token (PROTOCOL.md)."""
-    check = CsrfViewMiddleware(lambda r: None)
-    return check.process_view(request, None, (), {})
 
 
 def _read_body(request) -> bytes:
@@ -58,7 +53,7 @@ def _read_body(request) -> bytes:
 
 
 def _identify(request):
-    """Session and user for the lean chat handler (ragsite/chat_handler.py), which runs no
+    """Session and user for the lean chat handler (chat/api_handler.py), which runs no
     middleware: one sync call on the shared executor instead of a thread per request."""
     request.session = _session(request)
     try:
@@ -69,9 +64,11 @@ def _identify(request):
 
 
 def _session(request):
-    return import_module(settings.SESSION_ENGINE).SessionStore(
-        request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    )
+    return _session_of(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+
+
+def _session_of(session_key: str | None):
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key)
 
 
 def _start_browser_session(request) -> None:
@@ -112,11 +109,19 @@ def _with_session_cookie(request, response):
 
 
 async def _caller(request):
-    """(user, access) of the request; programs without a session cookie cost no database call."""
+    """(user, access, by_bearer) of the request. A bearer credential decides alone (cookies are
+    ignored) and is looked up in a cache (accounts/bearer.py); programs without a session cookie
+    cost no database call."""
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        identity = await bearer.authenticate(authorization)
+        request.session = _session_of(None)
+        return identity.user, identity.access, True
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
         request.session = _session(request)
-        return AnonymousUser(), None
-    return await sync_to_async(_identify, thread_sensitive=False)(request)
+        return AnonymousUser(), None, False
+    user, access = await sync_to_async(_identify, thread_sensitive=False)(request)
+    return user, access, False
 
 
 def _json_content_type(request) -> bool:
@@ -140,17 +145,22 @@ async def _start_turn(request):
             "Send the chat request as JSON (Content-Type: application/json).", 415
         )
     try:
-        user, access = await _caller(request)
+        user, access, by_bearer = await _caller(request)
+    except bearer.InvalidCredential as exc:
+        return None, unauthorized(exc)
     except Exception as exc:
         if not is_outage(exc):
             raise
         return None, json_error(MESSAGE, 503, retry_after=5)
-    if user.is_authenticated and csrf_failure(request) is not None:
+    # A bearer credential is no ambient authority: a browser never adds it on its own.
+    if user.is_authenticated and not by_bearer and csrf_failure(request) is not None:
         return None, json_error("CSRF check failed: reload the page and try again.", 403)
     if not user.is_authenticated and not settings.CHAT_ALLOW_ANONYMOUS:
-        return None, json_error("Please log in to chat.", 401)
+        response = json_error("Please log in to chat.", 401)
+        response["WWW-Authenticate"] = 'Bearer realm="ragsite"'
+        return None, response
     try:
-        slot = await admit(user, request.META.get("REMOTE_ADDR"))
+        slot = await admit(user, request_client_address(request))
     except LimitExceeded as exc:
         return None, json_error(exc.message, 429, exc.retry_after)
     handed_over = False
@@ -180,37 +190,32 @@ async def _start_turn(request):
             await slot.release()
 
 
-def _private(response):
-    """Answers carry text only this caller may read: no shared cache may keep them."""
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 @csrf_exempt
 async def chat(request):
+    log_context.bind(channel="http")
     turn, error = await _start_turn(request)
     if error is not None:
-        return _private(error)
+        return private(error)
     try:
         result = await pipeline.run_to_completion(turn)
     except Exception:
         # What the stream's last line says for it, as JSON rather than Django's HTML page.
         log.exception("chat answer failed")
-        return _private(json_error(SOMETHING_WENT_WRONG, 500))
+        return private(json_error(SOMETHING_WENT_WRONG, 500))
     finally:
         await turn.slot.release()
     error_message = result.pop("error")
     if error_message and not result["output_text"]:
-        return _private(json_error(error_message, 502))
+        return private(json_error(error_message, 502))
     if error_message:  # the answer broke off: what was produced, and why it stops there
         result["error"] = error_message
-    return _with_session_cookie(request, _private(JsonResponse(result)))
+    return _with_session_cookie(request, private(JsonResponse(result)))
 
 
 class TurnStreamingResponse(StreamingHttpResponse):
     """The streamed answer, holding the caller's stream slot and the turn for as long as the
     response lives. Whoever serves it releases them when it ends, however it ends: the iterator's
-    own end, `aclose()` from the chat handler (ragsite/chat_handler.py) for a client that left
+    own end, `aclose()` from the chat handler (chat/api_handler.py) for a client that left
     before the iterator started, or Django's `close()` when served through its own handler."""
 
     def __init__(self, turn, *args, **kwargs):
@@ -242,10 +247,11 @@ async def _lines(turn):
 
 @csrf_exempt
 async def chat_stream(request):
+    log_context.bind(channel="http-stream")
     turn, error = await _start_turn(request)
     if error is not None:
-        return _private(error)
+        return private(error)
     response = TurnStreamingResponse(turn, _lines(turn), content_type="application/x-ndjson")
-    _private(response)
+    private(response)
     response["X-Accel-Buffering"] = "no"  # tell proxies not to buffer the stream
     return _with_session_cookie(request, response)

@@ -10,6 +10,7 @@ from tests.fakes import (  # noqa: F401  (fixtures)
     fake_search,
     fake_search_factory,
 )
+from tests.oidc_helpers import fake_idp  # noqa: F401  (fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +101,7 @@ def fresh_limits(settings):
     had asked anything yet. In memory the chat limits live per event loop, and each test runs
     its own loops (tests/asgi_client.py); the login throttle lives per process, and Redis
     outlives the process, so those counts are dropped here."""
-    from ragsite import login_throttle
+    from core import login_throttle
 
     login_throttle._limiter = None
     if settings.REDIS_URL:

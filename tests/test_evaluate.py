@@ -20,7 +20,7 @@ from chat.evaluation import metrics
 from chat.evaluation.report import compare, load_summary
 from tests.eval_helpers import ingest_kb, use_llm, write_jsonl, write_kb
 from tests.fakes import reply
-from tests.fakes.openai_server import BackgroundServer
+from tests.fakes.server import BackgroundServer
 from tests.uvicorn_server import ROOT, launch, stop, wait_listening
 
 QUESTIONS = [

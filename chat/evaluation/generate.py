@@ -11,8 +11,8 @@ import openai
 import orjson
 from tqdm import tqdm
 
-from chat.llm.clients import OpenAIClient, chat_model
 from chat.llm.errors import map_error
+from core.clients import OpenAIClient, chat_model
 from knowledge.models import Chunk
 
 MIN_TOKENS = 10  # shorter passages (headings, page numbers) make poor questions

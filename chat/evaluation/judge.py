@@ -10,8 +10,8 @@ import re
 import openai
 import orjson
 
-from chat.llm.clients import OpenAIClient, chat_model
 from chat.llm.errors import map_error
+from core.clients import OpenAIClient, chat_model
 
 GROUNDEDNESS = """\
 You judge how well a RESPONSE from an intelligent system is grounded in the CONTEXT it was given.

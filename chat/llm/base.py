@@ -22,6 +22,7 @@ class AnswerChunk:
     delta: str = ""
     usage: dict | None = None
     finish_reason: str | None = None
+    reasoning: str = ""  # the model's visible thinking, never part of the answer
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Answerer(Protocol):
         question: str,
         passages: list[SearchHit],
         temperature: float | None,
+        reasoning_effort: str | None = None,
     ) -> AsyncIterator[AnswerChunk]:
         """Open the answer stream: raises AnswerError if the upstream refuses the request, so
         the caller can still answer with an HTTP error. Closing the returned iterator must stop

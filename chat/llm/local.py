@@ -195,6 +195,7 @@ class LocalAnswerer:
         question: str,
         passages: list[SearchHit],
         temperature: float | None,
+        reasoning_effort: str | None = None,
     ) -> AsyncIterator[AnswerChunk]:
         return self.stream_answer(question, passages)
 

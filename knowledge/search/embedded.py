@@ -15,13 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.search.base import (
-    PUBLIC_GROUP,
-    IndexChunk,
-    SearchBackendError,
-    SearchHit,
-    SearchQuery,
-)
+from knowledge.access import PUBLIC_GROUP
+from knowledge.search.base import IndexChunk, SearchBackendError, SearchHit, SearchQuery
 from knowledge.search.fusion import reciprocal_rank_fusion
 from knowledge.search.naming import prefer_named
 from knowledge.search.pages import distinct_pages

@@ -70,6 +70,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import reasoning
 from .server import BackgroundServer, RecordedRequest, record_request
 
 __all__ = [
@@ -614,6 +615,7 @@ class FakeOpenAI(BackgroundServer):
         app = web.Application(client_max_size=64 * 1024 * 1024)
         for prefix in ("/v1", "", "/openai/v1", "/openai/deployments/{deployment}"):
             app.router.add_post(f"{prefix}/chat/completions", self._chat)
+            app.router.add_post(f"{prefix}/responses", self._responses)
             app.router.add_post(f"{prefix}/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/openai/v1/models", self._models)
@@ -717,6 +719,14 @@ class FakeOpenAI(BackgroundServer):
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._recorded(request, "chat", self._chat_inner)
 
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        """The Responses API (tests/fakes/reasoning.py); recorded among the chat requests."""
+
+        async def inner(request, rec, body, azure):
+            return await reasoning.responses(self, request, rec, body, azure)
+
+        return await self._recorded(request, "chat", inner)
+
     async def _chat_inner(
         self, request: web.Request, rec: RecordedRequest, body: Any, azure: bool
     ) -> web.StreamResponse:
@@ -725,6 +735,11 @@ class FakeOpenAI(BackgroundServer):
             self._mark_finished(rec)
             return self._bad_request("'messages' is a required property", "messages")
         messages = body["messages"]
+        refused = reasoning.refusal(body, body.get("model") or self.model)
+        if refused is not None:
+            rec.status = 400
+            self._mark_finished(rec)
+            return web.json_response(refused, status=400, headers=self._headers())
         rec.stream = body.get("stream") is True
         b = self._next_behaviour("chat")
         rec.behaviour = b.kind
@@ -861,6 +876,7 @@ class FakeOpenAI(BackgroundServer):
         content_head = head + b'"delta":{"content":'
         content_tail = b'},"logprobs":null,"finish_reason":null' + cfr + b"}]}"
         frames = [event(content_head + p + content_tail) for p in pieces]
+        frames[:0] = reasoning.thinking_frames(model, head, event)
 
         resp = web.StreamResponse(
             status=200,
@@ -946,6 +962,8 @@ class FakeOpenAI(BackgroundServer):
                     "total_tokens": prompt_tokens + completion_tokens,
                 },
             }
+            if thought := reasoning.reasoning_tokens(model, reasoning.THOUGHT):
+                usage["usage"]["completion_tokens_details"] = {"reasoning_tokens": thought}
             tail.append(event(json.dumps(usage).encode()))
         tail.append(event(b"[DONE]"))
         await resp.write(b"".join(tail))

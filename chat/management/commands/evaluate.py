@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from chat.evaluation import ground_truth, metrics, report
 from chat.evaluation.run import Options, run
-from chat.llm.clients import chat_model
 from chat.protocol import RETRIEVAL_MODES
+from core.clients import chat_model
 
 
 class Command(BaseCommand):

@@ -1,4 +1,6 @@
-"""The one AsyncOpenAI client per process for OPENAI_HOST azure, openai or compatible.
+"""The one AsyncOpenAI client per process for OPENAI_HOST azure, openai or compatible (the chat
+answerer and the embedder share this factory), and the Azure credential it and the Azure search
+client use.
 
 Azure OpenAI goes through plain AsyncOpenAI on its v1 endpoint (AsyncAzureOpenAI rewrites v1
 paths), keyless by default: azure-identity's async credential and bearer-token provider.
@@ -9,9 +11,16 @@ import openai
 import orjson
 from django.conf import settings
 
-from chat.llm.errors import is_out_of_quota
-
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+
+def is_out_of_quota(body) -> bool:
+    """OpenAI's 429 for an account out of credit (`insufficient_quota`): waiting does not help."""
+    error = body.get("error", body) if isinstance(body, dict) else None
+    return isinstance(error, dict) and "insufficient_quota" in (
+        error.get("code"),
+        error.get("type"),
+    )
 
 
 def chat_model() -> str:
