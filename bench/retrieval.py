@@ -12,15 +12,21 @@ p99 and the mean in milliseconds.
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import django
 from pypdf import PdfReader
 
-from knowledge.search.base import ANONYMOUS, IndexChunk, SearchQuery
-from knowledge.search.embedded import EmbeddedSearchBackend
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
+django.setup()  # the access vocabulary lives beside the models
+
+from knowledge.access import ANONYMOUS  # noqa: E402
+from knowledge.search.base import IndexChunk, SearchQuery  # noqa: E402
+from knowledge.search.embedded import EmbeddedSearchBackend  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES_PER_DOCUMENT = 25

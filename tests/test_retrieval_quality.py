@@ -5,7 +5,8 @@ import sqlite3
 
 import pytest
 
-from knowledge.search.base import EVERYTHING, IndexChunk, SearchQuery
+from knowledge.access import EVERYTHING
+from knowledge.search.base import IndexChunk, SearchQuery
 from knowledge.search.embedded import EmbeddedSearchBackend
 
 
