@@ -18,6 +18,9 @@ import numpy as np
 from knowledge.access import PUBLIC_GROUP
 from knowledge.search.base import IndexChunk, SearchBackendError, SearchHit, SearchQuery
 from knowledge.search.fusion import reciprocal_rank_fusion
+from knowledge.search.naming import prefer_named
+from knowledge.search.pages import distinct_pages
+from knowledge.search.spelling import Vocabulary, words_of
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -39,18 +42,38 @@ CREATE INDEX IF NOT EXISTS document_groups_doc ON document_groups (document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, text, tokenize = 'porter unicode61 remove_diacritics 2'
 );
+CREATE TABLE IF NOT EXISTS words (
+    word TEXT NOT NULL,
+    document_id INTEGER NOT NULL,
+    PRIMARY KEY (word, document_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS words_doc ON words (document_id);
+CREATE TABLE IF NOT EXISTS generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO generation (id, n) VALUES (1, 0);
 """
+# PRAGMA user_version of the index file. 0: before the vocabulary (`words`) existed; such a file
+# is brought up to date in place from the text it already holds (see _upgrade).
+SCHEMA_VERSION = 2
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
     "a an and are as at be by can do does for from how i in is it me my of on or our should the "
     "to we what when where which who why will with you your".split()
 )
 _MAX_QUERY_TERMS = 64
+# Chunks fetched per page asked for, so that pages with several matching chunks still leave
+# `top` distinct pages.
+_CHUNKS_PER_PAGE = 3
 
 
-def fts_query(text: str) -> str:
-    """User text as an FTS5 query: every word quoted (so no FTS syntax gets through), OR-ed."""
+def fts_query(text: str, vocabulary: Vocabulary | None = None) -> str:
+    """User text as an FTS5 query: every word quoted (so no FTS syntax gets through), OR-ed;
+    words the index does not know are replaced by their nearest known spelling."""
     words = [w.lower() for w in _WORD.findall(text)]
+    if vocabulary is not None:  # first, so that "whats" becomes a stop word like "what"
+        words = [vocabulary.correct(w) for w in words]
     meaningful = [w for w in words if w not in _STOPWORDS] or words
     unique = list(dict.fromkeys(meaningful))[:_MAX_QUERY_TERMS]
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
@@ -68,6 +91,7 @@ class EmbeddedSearchBackend:
         # Two threads of its own, not the loop's default pool: a query is a millisecond of
         # SQLite, and a few warm threads take it with fewer wake-ups and GIL hand-offs.
         self._executor: ThreadPoolExecutor | None = None
+        self._vocabulary: tuple[int, Vocabulary] | None = None  # (generation, vocabulary)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -94,7 +118,7 @@ class EmbeddedSearchBackend:
         try:
             conn = self._connect()
             if not self._schema_ready:
-                conn.executescript(_SCHEMA)
+                _prepare(conn)
                 self._schema_ready = True
             return fn(conn, *args)
         except sqlite3.Error as exc:
@@ -114,9 +138,11 @@ class EmbeddedSearchBackend:
         def drop(conn):
             conn.executescript(
                 "DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS document_groups;"
-                "DROP TABLE IF EXISTS chunks_fts;"
+                "DROP TABLE IF EXISTS chunks_fts; DROP TABLE IF EXISTS words;"
+                "DROP TABLE IF EXISTS generation; PRAGMA user_version = 0;"
             )
             self._schema_ready = False
+            self._vocabulary = None
 
         await self._call(drop)
 
@@ -150,6 +176,7 @@ class EmbeddedSearchBackend:
             )
             conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
             conn.execute("DELETE FROM document_groups WHERE document_id = ?", (document_id,))
+            conn.execute("DELETE FROM words WHERE document_id = ?", (document_id,))
             for chunk in chunks:
                 vector = (
                     np.asarray(chunk.embedding, dtype=np.float32).tobytes()
@@ -177,6 +204,8 @@ class EmbeddedSearchBackend:
                     "INSERT INTO document_groups (document_id, grp) VALUES (?, ?)",
                     [(document_id, g) for g in sorted(set(chunks[0].groups))],
                 )
+                _add_words(conn, document_id, [(c.title, c.text) for c in chunks])
+            conn.execute("UPDATE generation SET n = n + 1")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -209,14 +238,22 @@ class EmbeddedSearchBackend:
         return await self._call(both, query)
 
     def _search(self, conn, query: SearchQuery) -> list[SearchHit]:
+        """The best chunks, re-ranked for the document the question names, one per page."""
         mode = query.mode if query.vector is not None else "text"
-        text_hits = self._text_search(conn, query) if mode in ("text", "hybrid") else []
+        fetch = query.top * _CHUNKS_PER_PAGE
+        vocabulary = self.vocabulary(conn)
+        terms = {vocabulary.correct(w) for w in words_of(query.text)}
+        text_hits = self._text_search(conn, query, vocabulary, fetch) if mode != "vectors" else []
         if mode == "text":
-            return text_hits
-        vector_hits = self._vector_search(conn, query)
-        if mode == "vectors":
-            return vector_hits
-        return reciprocal_rank_fusion([text_hits, vector_hits], query.top)
+            hits = text_hits
+        else:
+            vector_hits = self._vector_search(conn, query, fetch)
+            hits = (
+                vector_hits
+                if mode == "vectors"
+                else reciprocal_rank_fusion([text_hits, vector_hits], fetch)
+            )
+        return distinct_pages(prefer_named(hits, terms), query.top)
 
     def filter_expression(self, query: SearchQuery) -> str:
         where, params = self._filters(query)
@@ -243,36 +280,50 @@ class EmbeddedSearchBackend:
             params.append(query.collection)
         return (" AND ".join(clauses) or "1"), params
 
-    def _text_search(self, conn, query: SearchQuery) -> list[SearchHit]:
-        match = fts_query(query.text)
+    def vocabulary(self, conn) -> Vocabulary:
+        """The index's words, most common first, reloaded only after the index changed."""
+        (generation,) = conn.execute("SELECT n FROM generation").fetchone()
+        cached = self._vocabulary
+        if cached is None or cached[0] != generation:
+            rows = conn.execute(
+                "SELECT word FROM words GROUP BY word ORDER BY count(*) DESC, word"
+            ).fetchall()
+            cached = self._vocabulary = (generation, Vocabulary([r[0] for r in rows]))
+        return cached[1]
+
+    def _text_search(self, conn, query: SearchQuery, vocabulary, fetch) -> list[SearchHit]:
+        match = fts_query(query.text, vocabulary)
         if not match:
             return []
         where, params = self._filters(query)
         # snippet() runs for every match before the sort, not just the top few: only on request.
         snippet = "snippet(chunks_fts, 1, '**', '**', '…', 24)" if query.snippets else "''"
+        # The ranking reads no text: SQLite sorts whole result rows, so columns selected here
+        # would be read for every match, not only for the few kept. The texts come after.
         rows = conn.execute(
-            "SELECT c.document_id, c.ordinal, f.title, f.text, c.citation, c.label, c.collection, "
+            "SELECT c.rowid, c.document_id, c.ordinal, c.citation, c.label, c.collection, "
             f"bm25(chunks_fts, 2.0, 1.0) AS rank, {snippet} "
             "FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
             f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
-            [match, *params, query.top],
+            [match, *params, fetch],
         ).fetchall()
+        texts = _texts(conn, [r[0] for r in rows])
         return [
             SearchHit(
-                document_id=r[0],
-                ordinal=r[1],
-                title=r[2],
-                text=r[3],
-                citation=r[4],
-                label=r[5],
-                collection=r[6],
-                score=round(-r[7], 4),
-                snippet=r[8],
+                document_id=r[1],
+                ordinal=r[2],
+                title=texts[r[0]][0],
+                text=texts[r[0]][1],
+                citation=r[3],
+                label=r[4],
+                collection=r[5],
+                score=round(-r[6], 4),
+                snippet=r[7],
             )
             for r in rows
         ]
 
-    def _vector_search(self, conn, query: SearchQuery) -> list[SearchHit]:
+    def _vector_search(self, conn, query: SearchQuery, fetch: int) -> list[SearchHit]:
         where, params = self._filters(query)
         rows = conn.execute(
             f"SELECT c.rowid, c.embedding FROM chunks c WHERE c.embedding IS NOT NULL AND {where}",
@@ -291,7 +342,7 @@ class EmbeddedSearchBackend:
             )
         norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
         scores = matrix @ q / np.where(norms == 0, 1.0, norms)
-        best = np.argsort(-scores)[: query.top]
+        best = np.argsort(-scores)[:fetch]
         rowids = [rows[i][0] for i in best]
         marks = ",".join("?" * len(rowids))
         found = {
@@ -316,3 +367,61 @@ class EmbeddedSearchBackend:
             )
             for i, rid in zip(best, rowids, strict=True)
         ]
+
+
+def _texts(conn, rowids: list[int]) -> dict[int, tuple[str, str]]:
+    if not rowids:
+        return {}
+    marks = ",".join("?" * len(rowids))
+    return {
+        r[0]: (r[1], r[2])
+        for r in conn.execute(
+            f"SELECT rowid, title, text FROM chunks_fts WHERE rowid IN ({marks})", rowids
+        )
+    }
+
+
+def _add_words(conn, document_id: int, texts: list[tuple[str, str]]) -> None:
+    words: set[str] = set()
+    for title, text in texts:
+        words |= words_of(title) | words_of(text)
+    conn.executemany(
+        "INSERT INTO words (word, document_id) VALUES (?, ?)",
+        [(w, document_id) for w in sorted(words)],
+    )
+
+
+def _prepare(conn) -> None:
+    """Create the schema, or bring an index file written by an older version up to date."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()  # another thread's work?
+        if version > SCHEMA_VERSION:
+            raise SearchBackendError(
+                f"the search index was written by a newer version (schema {version}); "
+                "run `manage.py sync_index --rebuild`",
+                transient=False,
+            )
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        (filled,) = conn.execute("SELECT count(*) FROM words").fetchone()
+        if version < SCHEMA_VERSION and not filled:
+            # An older file: its vocabulary, from the text it already holds.
+            rows = conn.execute(
+                "SELECT c.document_id, f.title, f.text FROM chunks c "
+                "JOIN chunks_fts f ON f.rowid = c.rowid ORDER BY c.document_id"
+            ).fetchall()
+            by_document: dict[int, list[tuple[str, str]]] = {}
+            for document_id, title, text in rows:
+                by_document.setdefault(document_id, []).append((title, text))
+            for document_id, texts in by_document.items():
+                _add_words(conn, document_id, texts)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

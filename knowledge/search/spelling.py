@@ -1,0 +1,47 @@
+"""Typo tolerance against the index's own vocabulary: a question word the index has never seen
+("servcies") is replaced by the most common indexed word within one or two edits ("services").
+
+Words the index knows are left alone, so a correctly spelled question costs one set look-up per
+word; only unknown words pay for the fuzzy match (rapidfuzz, in C++, over the vocabulary).
+"""
+
+import re
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+MEMO_SIZE = 10_000
+MIN_LENGTH = 5  # shorter words have too many neighbours one edit away to guess from
+
+
+def words_of(text: str) -> set[str]:
+    """The words of a text as the vocabulary keeps them (lower case, at least three letters)."""
+    return {w for w in WORD.findall(text.lower()) if len(w) >= 3}
+
+
+def max_edits(word: str) -> int:
+    return 1 if len(word) <= 6 else 2
+
+
+class Vocabulary:
+    def __init__(self, words_by_frequency: list[str]):
+        # Most frequent first: among equally close candidates the common word wins.
+        self.words = words_by_frequency
+        self.known = frozenset(words_by_frequency)
+        self._corrected: dict[str, str] = {}  # misspellings seen before (a bounded memo)
+
+    def correct(self, word: str) -> str:
+        """The word itself when known (or too short or a number to guess), else its nearest
+        indexed neighbour within max_edits, else the word unchanged."""
+        if word in self.known or len(word) < MIN_LENGTH or any(c.isdigit() for c in word):
+            return word
+        found = self._corrected.get(word)
+        if found is None:
+            match = process.extractOne(
+                word, self.words, scorer=OSA.distance, score_cutoff=max_edits(word)
+            )
+            found = match[0] if match else word
+            if len(self._corrected) < MEMO_SIZE:
+                self._corrected[word] = found
+        return found

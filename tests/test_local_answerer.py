@@ -1,0 +1,79 @@
+"""The offline answerer cites the pages it quotes (at most three), prefers the document the
+question names, copes with misspelt words, and says when the passages do not answer."""
+
+import re
+
+from chat.llm.local import MAX_CITATIONS, NOTHING_FOUND, LocalAnswerer
+from knowledge.search.base import SearchHit
+
+CITED = re.compile(r"\[([^\]]+)\]")
+
+
+def hit(citation, text, title="Member guide", doc=1):
+    return SearchHit(
+        document_id=doc, ordinal=0, title=title, text=text, citation=citation, score=1.0
+    )
+
+
+def compose(question, passages):
+    return LocalAnswerer().compose(question, passages)
+
+
+def test_every_quoted_page_is_cited_and_no_more_than_three():
+    passages = [
+        hit(f"guide.pdf#page={n}", f"The annual hearing aid allowance for group {n} is EUR {n}00.")
+        for n in range(1, 7)
+    ]
+    answer = compose("what is the hearing aid allowance", passages)
+    cited = CITED.findall(answer)
+    assert 1 <= len(set(cited)) <= MAX_CITATIONS
+    # Each quoted sentence is followed by the citation of the page it came from.
+    for sentence, citation in re.findall(r"([^\[\]]+?) \[([^\]]+)\]", answer):
+        page = next(p for p in passages if p.citation == citation)
+        assert sentence.strip(" .") in page.text
+
+
+def test_an_answer_spanning_two_pages_cites_both():
+    passages = [
+        hit("manual.pdf#page=8", "Error E3 means the temperature sensor has a fault."),
+        hit(
+            "manual.pdf#page=9",
+            "Error E3 cannot be fixed at home; contact support for a new sensor.",
+        ),
+        hit("manual.pdf#page=2", "The box holds the thermostat unit and a wall plate."),
+    ]
+    answer = compose("E3 sensor fault: what does it mean, can it be fixed at home", passages)
+    assert set(CITED.findall(answer)) == {"manual.pdf#page=8", "manual.pdf#page=9"}
+
+
+def test_the_named_document_is_quoted_not_its_twin():
+    text = "Hearing aids are paid up to EUR {} per ear every few years."
+    passages = [
+        hit("essential.pdf#page=3", text.format(600), "Essential plan guide", doc=1),
+        hit("premier.pdf#page=3", text.format(1800), "Premier plan guide", doc=2),
+    ]
+    answer = compose("premier plan: how much for hearing aids", passages)
+    assert "1800" in answer and "600 " not in answer
+    assert CITED.findall(answer) == ["premier.pdf#page=3"]
+    # Unnamed, the same sentence of both twins is one quote citing both pages.
+    both = compose(
+        "how much for hearing aids",
+        passages[:1] + [hit("premier.pdf#page=3", text.format(600), "Premier plan guide", doc=2)],
+    )
+    assert CITED.findall(both) == ["essential.pdf#page=3", "premier.pdf#page=3"]
+
+
+def test_a_misspelt_question_is_still_answered():
+    passages = [hit("handbook.pdf#page=15", "The per diem for business travel abroad is EUR 48.")]
+    answer = compose("busines travle per diem", passages)
+    assert "EUR 48" in answer and "[handbook.pdf#page=15]" in answer
+
+
+def test_no_answer_in_the_passages_says_so():
+    passages = [
+        hit("manual.pdf#page=30", "The thermostat weighs 180 g and measures 96 x 96 x 22 mm."),
+        hit("handbook.pdf#page=4", "Core hours are from 10:00 to 15:00, Monday to Thursday."),
+    ]
+    assert compose("who won the football match last night", passages) == NOTHING_FOUND
+    assert compose("can the thermostat open my garage door", passages) == NOTHING_FOUND
+    assert compose("anything", []) == NOTHING_FOUND

@@ -1,0 +1,102 @@
+"""What the embedded index does for questions as people type them: misspelt words, a document
+named among near-twins, one hit per page, and index files written by an older version."""
+
+import sqlite3
+
+import pytest
+
+from knowledge.access import EVERYTHING
+from knowledge.search.base import IndexChunk, SearchQuery
+from knowledge.search.embedded import EmbeddedSearchBackend
+
+
+def chunk(doc, ordinal, text, title="Member guide", page=1, citation=None):
+    return IndexChunk(
+        document_id=doc,
+        ordinal=ordinal,
+        title=title,
+        text=text,
+        citation=citation or f"doc-{doc}.pdf#page={page}",
+        label=f"page={page}",
+    )
+
+
+@pytest.fixture
+async def index(tmp_path):
+    backend = EmbeddedSearchBackend(tmp_path / "index.sqlite3")
+    yield backend
+    await backend.close()
+
+
+async def ask(index, text, top=5):
+    return await index.search(SearchQuery(text=text, access=EVERYTHING, top=top))
+
+
+async def test_a_misspelt_word_finds_the_page_that_spells_it(index):
+    await index.upsert_document(
+        1,
+        [
+            chunk(1, 0, "Hearing services include tests and hearing aids.", page=1),
+            chunk(1, 1, "Dental care includes check-ups and fillings.", page=2),
+        ],
+    )
+    hits = await ask(index, "servcies for my ears")
+    assert [h.label for h in hits] == ["page=1"]
+    # A correctly spelled unknown word stays what it is and matches nothing.
+    assert await ask(index, "acupuncture") == []
+
+
+async def test_each_page_is_one_hit_and_carries_its_matching_chunks(index):
+    await index.upsert_document(
+        1,
+        [
+            chunk(1, 0, "Glasses allowance: EUR 150 for glasses.", page=3),
+            chunk(1, 1, "Glasses need a prescription for glasses.", page=3),
+            chunk(1, 2, "Glasses bought abroad are reimbursed.", page=4),
+        ],
+    )
+    hits = await ask(index, "glasses", top=2)
+    assert [h.label for h in hits] == ["page=3", "page=4"]
+    assert "EUR 150" in hits[0].text and "prescription" in hits[0].text
+
+
+async def test_the_document_a_question_names_ranks_above_its_twin(index):
+    text = "Hearing aids are paid up to EUR {} per ear. Hearing aids need a referral."
+    await index.upsert_document(
+        1, [chunk(1, 0, text.format(600) + " Hearing aids.", title="Essential plan guide")]
+    )
+    await index.upsert_document(2, [chunk(2, 0, text.format(1800), title="Premier plan guide")])
+    unnamed = await ask(index, "how much for hearing aids")
+    assert unnamed[0].document_id == 1  # the essential page says it more often
+    named = await ask(index, "premier: how much for hearing aids")
+    assert named[0].document_id == 2
+
+
+async def test_an_index_file_from_before_the_vocabulary_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE chunks (rowid INTEGER PRIMARY KEY, document_id INTEGER NOT NULL,
+            ordinal INTEGER NOT NULL, citation TEXT NOT NULL, label TEXT NOT NULL,
+            collection TEXT NOT NULL, embedding BLOB, UNIQUE (document_id, ordinal));
+        CREATE TABLE document_groups (document_id INTEGER NOT NULL, grp TEXT NOT NULL,
+            PRIMARY KEY (grp, document_id)) WITHOUT ROWID;
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(title, text,
+            tokenize = 'porter unicode61 remove_diacritics 2');
+        INSERT INTO chunks VALUES (1, 7, 0, 'old.pdf#page=2', 'page=2', '', NULL);
+        INSERT INTO document_groups VALUES (7, 'public');
+        INSERT INTO chunks_fts (rowid, title, text)
+            VALUES (1, 'Travel policy', 'The per diem abroad is EUR 48.');
+        """
+    )
+    old.close()
+    backend = EmbeddedSearchBackend(path)
+    try:
+        hits = await ask(backend, "per diem arbaod")
+        assert [(h.document_id, h.label) for h in hits] == [(7, "page=2")]
+        assert await backend.document_ids() == {7}
+    finally:
+        await backend.close()
+    (version,) = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()
+    assert version == 2
