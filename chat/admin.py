@@ -18,8 +18,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class MessageInline(ReadOnlyInlineMixin, admin.StackedInline):
     model = Message
-    fields = ["role", "content", "interrupted", "error", "cited", "usage", "timings", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "role",
+        "content",
+        "interrupted",
+        "error",
+        "cited",
+        "usage",
+        "timings",
+        "created_at",
+    )
 
     @admin.display(description="Sources shown")
     def cited(self, obj):

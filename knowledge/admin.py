@@ -46,8 +46,7 @@ class ReadOnlyInlineMixin:
 
 class ChunkInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Chunk
-    fields = ["ordinal", "label", "token_count", "preview"]
-    readonly_fields = fields
+    fields = readonly_fields = ("ordinal", "label", "token_count", "preview")
     verbose_name_plural = "Chunks in the search index (read-only; rebuilt on every change)"
 
     @admin.display(description="Text")

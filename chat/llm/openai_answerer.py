@@ -6,12 +6,14 @@ read, never as instructions. Upstream failures become AnswerError with an end-us
 
 import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import cast
 
 import httpx2
 import openai
 import orjson
 from django.conf import settings
+from openai.types.chat import ChatCompletionMessageParam
 
 from chat.llm.base import AnswerChunk, Rewrite
 from chat.llm.clients import OpenAIClient, chat_model
@@ -83,8 +85,10 @@ class OpenAIAnswerer:
         await self._client.close()
 
     async def _complete(self, messages: list[dict], max_tokens: int) -> tuple[str, dict]:
+        # Each message is a {"role", "content"} pair (chat/protocol.py validated the client's).
+        typed = cast(list[ChatCompletionMessageParam], messages)
         response = await self.client.chat.completions.create(
-            model=self.model, messages=messages, max_tokens=max_tokens, temperature=0
+            model=self.model, messages=typed, max_tokens=max_tokens, temperature=0
         )
         text = response.choices[0].message.content if response.choices else ""
         return (text or "").strip(), _usage(response.usage)
@@ -118,7 +122,7 @@ class OpenAIAnswerer:
         question: str,
         passages: list[SearchHit],
         temperature: float | None,
-    ) -> AsyncIterator[AnswerChunk]:
+    ) -> AsyncGenerator[AnswerChunk, None]:
         body = {
             "model": self.model,
             "messages": self.messages(history, question, passages),

@@ -14,7 +14,7 @@ them and the event loop takes them in one read, not one per token as they arrive
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx2
 import orjson
@@ -135,7 +135,7 @@ async def gather_tokens(response: httpx2.Response, seconds: float) -> None:
             transport.resume_reading()
 
 
-async def relay(response: httpx2.Response) -> AsyncIterator[AnswerChunk]:
+async def relay(response: httpx2.Response) -> AsyncGenerator[AnswerChunk, None]:
     """The chunks of the streamed `response`, which is closed when they end or stop."""
     reader = EventReader()
     pause = settings.LLM_STREAM_BATCH_MS / 1000
