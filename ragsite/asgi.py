@@ -21,7 +21,10 @@ application = Lifespan(
     ProtocolTypeRouter(
         {
             "http": BodyLimit(Router(django_asgi, ChatAPIHandler())),
-            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            # types-channels wants its own URLPattern subclass, which Django's path() never makes.
+            "websocket": SameOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]
+            ),
         }
     )
 )
