@@ -45,7 +45,7 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
     return retry_after_seconds(exc.response.headers if exc.response is not None else {})
 
 
-def is_out_of_quota(body) -> bool:
+def is_out_of_quota(body: object) -> bool:
     """OpenAI's 429 for an account out of credit (`insufficient_quota`): waiting does not help."""
     error = body.get("error", body) if isinstance(body, dict) else None
     return isinstance(error, dict) and "insufficient_quota" in (

@@ -6,8 +6,9 @@ line; the index can lag the database, so knowledge/retrieval.py then keeps only 
 document rows still allow them.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 PUBLIC_GROUP = "public"
 
@@ -52,7 +53,7 @@ class AccessFilter:
     groups: frozenset[str] = frozenset()
     public: bool = True
 
-    def allows(self, chunk_groups) -> bool:
+    def allows(self, chunk_groups: Iterable[str]) -> bool:
         if self.all:
             return True
         allowed = set(self.groups) | ({PUBLIC_GROUP} if self.public else set())
@@ -104,7 +105,7 @@ class SearchHit:
     label: str = ""
     collection: str = ""
     snippet: str = ""
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
