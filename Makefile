@@ -8,7 +8,7 @@ PORT ?= 8000
 
 WORKERS ?= 2
 
-.PHONY: help install lock run serve worker test test-long mutate lint format bench clean
+.PHONY: help install install-runtime lock migrate run serve worker test test-long mutate lint format bench clean
 
 help:
 	@echo "make run    serve the app on the embedded default with the sample knowledge base"
@@ -17,7 +17,8 @@ help:
 	@echo "make mutate mutation testing, a score per module (docs/mutation-score.md)"
 	@echo "make lint   ruff check and format check, then mypy"
 	@echo "make lock   recompile requirements.lock from requirements*.txt (after changing a pin)"
-	@echo "make serve  gunicorn + uvicorn workers (WORKERS=2), for PostgreSQL/Redis deployments"
+	@echo "make migrate  apply database migrations (a deployment step, run once per release)"
+	@echo "make serve  gunicorn + uvicorn workers (WORKERS=2), runtime requirements only, no migrate"
 	@echo "make worker the index task worker, to run beside make serve"
 	@echo "make bench  the concurrency benchmark (results in bench/results/)"
 
@@ -34,6 +35,17 @@ $(VENV)/.installed: $(BIN)/python requirements.lock
 
 install: $(VENV)/.installed
 
+# Production hosts: the runtime requirements only, no test or benchmark tools.
+$(VENV)/.runtime: $(BIN)/python requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+install-runtime: $(VENV)/.runtime
+
+# A deployment step of its own (once per release, from one host), never part of a host's start.
+migrate: install-runtime
+	$(BIN)/python manage.py migrate --noinput
+
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
@@ -45,13 +57,14 @@ run: install
 # Production-style: gunicorn managing uvicorn workers. Long streams are fine (uvicorn workers
 # heartbeat, so --timeout only catches a hung worker); on SIGTERM running answers get
 # --graceful-timeout seconds to finish. Run the task worker(s) beside it: make worker.
-serve: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/gunicorn ragsite.asgi:application -k uvicorn_worker.UvicornWorker \
+serve: install-runtime
+	DJANGO_STATIC_COLLECTED=true $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	DJANGO_STATIC_COLLECTED=true $(BIN)/gunicorn ragsite.asgi:application \
+		-k uvicorn_worker.UvicornWorker \
 		--workers $(WORKERS) --bind $(HOST):$(PORT) --timeout 60 --graceful-timeout 30 \
-		--keep-alive 5 --max-requests 10000 --max-requests-jitter 1000 --access-logfile -
+		--keep-alive 5 --max-requests 10000 --max-requests-jitter 1000
 
-worker: install
+worker: install-runtime
 	$(BIN)/python manage.py db_worker --queue-name '*' --interval 1
 
 # Every package for Python 3.12+ on any platform, from PyPI only. Pins already in the lock are kept

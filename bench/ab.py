@@ -19,37 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
 
-from bench.procmon import Monitor
-from bench.run import ROOT, Bench, free_port, log, parse_args, raise_nofile, stop, wait_port
-
-
-class Build(NamedTuple):
-    label: str
-    root: Path
-    variant: str = ""
-    kind: str = "async"  # or "sample": the sample apps' bare relay (bench/sample_app.py)
+from bench.harness import Harness
+from bench.options import parse_args
+from bench.processes import log, raise_nofile
+from bench.sidebyside import one_round, parse_build, summarise
 
 
-def parse_build(spec: str) -> Build:
-    label, sep, rest = spec.partition("=")
-    if not sep or not label:
-        raise argparse.ArgumentTypeError(f"{spec!r}: expected LABEL=PATH[|env:K=V,...]")
-    path, _, variant = rest.partition("|")
-    root = Path(path or ".").resolve()
-    if not (root / "ragsite" / "asgi.py").is_file():
-        raise argparse.ArgumentTypeError(f"{spec!r}: {root} is not a ragsite checkout")
-    if variant and not variant.startswith("env:"):
-        raise argparse.ArgumentTypeError(f"{spec!r}: after | comes env:K=V,...")
-    return Build(label, root, variant)
-
-
-def main(argv=None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="ragsite builds A/B, side by side under one load")
     p.add_argument("builds", nargs="+", type=parse_build, metavar="LABEL=PATH[|env:K=V,...]")
     p.add_argument("--c", type=int, default=100, help="concurrent chats per build")
@@ -59,26 +38,16 @@ def main(argv=None) -> dict:
                    "/ws/chat/ (C sockets, all answering)")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="a handful of chats (the smoke test)")
     p.add_argument("--json", type=Path, help="also write the rounds here")
+    return p
+
+
+def main(argv=None) -> dict:
+    p = _parser()
     a = p.parse_args(argv)
     if len({b.label for b in a.builds}) != len(a.builds):
         p.error("every build needs its own label")
     raise_nofile()
-    bench_args = parse_args(["--focus", str(a.c)] + (["--quick"] if a.quick else []))
-    if not a.quick:
-        bench_args.duration = a.duration
-    bench = Bench(bench_args)
-    rounds: list[dict] = []
-    try:
-        bench.start_upstream()
-        bench.prepare_data()
-        wait_port(int(bench.upstream_url.rsplit(":", 1)[1]), bench.upstream)
-        for r in range(a.rounds):
-            rounds.append(one_round(bench, a.builds, a.c, a.mode))
-            log(f"round {r}: " + ", ".join(f"{k} {v['cpu_ms_per_chat']} ms/chat, "
-                                           f"{v['chats_per_s']} chats/s, {v['errors']} errors"
-                                           for k, v in rounds[-1].items()))  # fmt: skip
-    finally:
-        bench.close()
+    rounds = _rounds(a)
     summary = summarise(rounds, [b.label for b in a.builds])
     for label, s in summary.items():
         print(
@@ -91,63 +60,25 @@ def main(argv=None) -> dict:
     return summary
 
 
-def paired_with_bare_relay(bench: Bench, c: int, rounds: int) -> dict:
-    """ragsite and the sample apps' bare relay side by side, for the CPU target's ratio: run one
-    after the other, the two figures differ by the machine's drift as well as by the code."""
-    builds = [Build("bare relay", ROOT, kind="sample"), Build("ragsite", ROOT)]
-    done = []
-    for r in range(rounds):
-        done.append(one_round(bench, builds, c))
-        log(f"side by side, round {r}: " + ", ".join(
-            f"{k} {v['cpu_ms_per_chat']} ms/chat" for k, v in done[-1].items()))  # fmt: skip
-    summary = summarise(done, [b.label for b in builds])
-    return {"concurrency": c, "rounds": done, "summary": summary}
-
-
-def one_round(bench: Bench, builds: list[Build], c: int, mode: str = "http") -> dict:
-    servers = []
+def _rounds(a) -> list[dict]:
+    """The fake upstream and the data once, then a fresh server per build and round."""
+    bench_args = parse_args(["--focus", str(a.c)] + (["--quick"] if a.quick else []))
+    if not a.quick:
+        bench_args.duration = a.duration
+    harness = Harness(bench_args)
+    rounds: list[dict] = []
     try:
-        for label, root, variant, kind in builds:
-            port = free_port()
-            servers.append((label, port, bench.start_server(kind, port, variant, root=root)))
-
-        def load(server) -> dict:
-            _, port, proc = server
-            with Monitor(proc.pid) as mon:
-                sockets = {"open": c, "settle": 0.5} if mode == "ws" else {}
-                out = bench.loadgen(mode, f"http://127.0.0.1:{port}", c, **sockets)
-            out.update(mon.result())
-            return out
-
-        with ThreadPoolExecutor(len(servers)) as pool:
-            outs = list(pool.map(load, servers))
+        harness.start_upstream()
+        harness.prepare_data()
+        harness.wait_upstream()
+        for r in range(a.rounds):
+            rounds.append(one_round(harness, a.builds, a.c, a.mode))
+            log(f"round {r}: " + ", ".join(f"{k} {v['cpu_ms_per_chat']} ms/chat, "
+                                           f"{v['chats_per_s']} chats/s, {v['errors']} errors"
+                                           for k, v in rounds[-1].items()))  # fmt: skip
     finally:
-        for _, _, proc in servers:
-            stop(proc)
-    return {
-        label: {
-            "cpu_ms_per_chat": round(out["server_cpu_s"] * 1000 / max(out["chats_ok"], 1), 2),
-            "chats_per_s": out["chats_per_s"],
-            "errors": out["errors"],
-            "ttft_p99_ms": out["ttft_p99_ms"],
-        }
-        for (label, _, _), out in zip(servers, outs, strict=True)
-    }
-
-
-def summarise(rounds: list[dict], labels: list[str]) -> dict:
-    base = labels[0]
-    out = {}
-    for label in labels:
-        ratios = [r[label]["cpu_ms_per_chat"] / r[base]["cpu_ms_per_chat"] for r in rounds]
-        out[label] = {
-            "cpu_ms_per_chat": statistics.median(r[label]["cpu_ms_per_chat"] for r in rounds),
-            "ratio": round(statistics.median(ratios), 3),
-            "ratios": [round(x, 3) for x in ratios],
-            "chats_per_s": round(statistics.median(r[label]["chats_per_s"] for r in rounds), 2),
-            "errors": sum(r[label]["errors"] for r in rounds),
-        }
-    return out
+        harness.close()
+    return rounds
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from collections import Counter
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
-# Call sites that answer the questions (inclusive: the site and everything it calls).
+# Call sites that answer the profile's questions (inclusive: the site and everything it calls).
 CALL_SITES = {
     "openai SDK stream: SSE decode + pydantic object per chunk (AsyncStream.__stream__)": (
         "openai/_streaming.py:AsyncStream.__stream__",

@@ -1,4 +1,4 @@
-"""Ratios to the ceiling, the issue's targets, a Markdown table and the plot, from the runs."""
+"""Ratios to the ceiling, the bench targets, a Markdown table and the plot, from the runs."""
 
 from __future__ import annotations
 

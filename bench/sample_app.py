@@ -1,7 +1,7 @@
 """The reference for CPU per chat: a bare streaming relay in the shape of the well-known sample
 apps (FastAPI, the openai SDK's own stream, NDJSON out; no retrieval, no database).
 
-The issue's CPU target is "half of what the sample apps spend on a bare relay". Measured in the
+The bench's CPU target is "half of what the sample apps spend on a bare relay". Measured in the
 same sweep as ragsite, that half is a ratio this machine's drift cannot move (bench/README.md).
 It speaks just enough of ragsite's protocol for the load generator to time it: a context event
 first and last, one delta event per token.

@@ -28,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 from chat import store  # noqa: E402
 from chat.llm.openai_answerer import SYSTEM_PROMPT, sources_block  # noqa: E402
 from chat.models import Conversation, Message  # noqa: E402
-from chat.pipeline import _data_points  # noqa: E402
+from chat.pipeline import data_points  # noqa: E402
 from chat.protocol import ProtocolError, encode, parse_body, parse_request  # noqa: E402
 from knowledge.access import access_for_sync  # noqa: E402
 from knowledge.search.base import SearchQuery  # noqa: E402
@@ -67,7 +67,7 @@ def chat_stream(request):
     query = SearchQuery(
         text=chat.question, access=access, top=chat.overrides.top or settings.CHAT_DEFAULT_TOP
     )
-    hits = _index._run(_index._search, query)
+    hits = _index.search_sync(query)
     system = SYSTEM_PROMPT + "\n\nSources:\n" + sources_block(hits)
     upstream = client().chat.completions.create(
         model=settings.OPENAI_CHAT_MODEL,
@@ -79,7 +79,7 @@ def chat_stream(request):
         stream=True,
         stream_options={"include_usage": True},
     )
-    context = {"data_points": _data_points(hits, staff=False), "thoughts": []}
+    context = {"data_points": data_points(hits, staff=False), "thoughts": []}
     state = str(conversation_id)
 
     def lines():

@@ -5,15 +5,7 @@ from django.utils.html import format_html_join
 from django.utils.text import Truncator
 
 from chat.models import Conversation, Feedback, Message
-from knowledge.admin import ReadOnlyInlineMixin
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+from core.admin_mixins import ReadOnlyInlineMixin, ViewOnlyMixin
 
 
 class MessageInline(ReadOnlyInlineMixin, admin.StackedInline):
@@ -38,7 +30,7 @@ class MessageInline(ReadOnlyInlineMixin, admin.StackedInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdmin):
+class ConversationAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_display = ["title", "owner", "message_count", "created_at", "updated_at"]
     list_filter = ["created_at"]
     search_fields = ["title", "owner__username", "messages__content"]
@@ -52,7 +44,7 @@ class ConversationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(ReadOnlyAdmin):
+class FeedbackAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_display = ["verdict", "answer", "comment", "user", "created_at"]
     list_filter = ["helpful", "created_at"]
     search_fields = ["comment", "message__content"]

@@ -11,35 +11,20 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from chat import pipeline
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.protocol import ProtocolError, encode, parse_body, parse_request
+from core import log_context
+from core.db import release_db
+from core.outage import MESSAGE, is_outage
+from core.responses import csrf_failure, json_error, private
 from knowledge.access import access_for_sync
-from ragsite.db import release_db
-from ragsite.middleware import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
 SOMETHING_WENT_WRONG = "Something went wrong while answering. Please try again."
-
-
-def json_error(message: str, status: int, retry_after: float | None = None) -> JsonResponse:
-    response = JsonResponse({"error": message}, status=status)
-    if retry_after:
-        response["Retry-After"] = str(max(1, round(retry_after)))
-    return response
-
-
-def csrf_failure(request):
-    """A logged-in session is ambient authority, so it must prove it comes from our page.
-    Anonymous callers carry none, so programs may post without a token (PROTOCOL.md)."""
-    # The check reads only the view's csrf_exempt flag and never calls get_response, so neither
-    # needs to exist here.
-    check = CsrfViewMiddleware(lambda r: None)  # type: ignore[arg-type]
-    return check.process_view(request, None, (), {})  # type: ignore[arg-type]
 
 
 def _read_body(request) -> bytes:
@@ -60,7 +45,7 @@ def _read_body(request) -> bytes:
 
 
 def _identify(request):
-    """Session and user for the lean chat handler (ragsite/chat_handler.py), which runs no
+    """Session and user for the lean chat handler (chat/api_handler.py), which runs no
     middleware: one sync call on the shared executor instead of a thread per request."""
     request.session = _session(request)
     try:
@@ -182,37 +167,32 @@ async def _start_turn(request):
             await slot.release()
 
 
-def _private(response):
-    """Answers carry text only this caller may read: no shared cache may keep them."""
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 @csrf_exempt
 async def chat(request):
+    log_context.bind(channel="http")
     turn, error = await _start_turn(request)
     if error is not None:
-        return _private(error)
+        return private(error)
     try:
         result = await pipeline.run_to_completion(turn)
     except Exception:
         # What the stream's last line says for it, as JSON rather than Django's HTML page.
         log.exception("chat answer failed")
-        return _private(json_error(SOMETHING_WENT_WRONG, 500))
+        return private(json_error(SOMETHING_WENT_WRONG, 500))
     finally:
         await turn.slot.release()
     error_message = result.pop("error")
     if error_message and not result["output_text"]:
-        return _private(json_error(error_message, 502))
+        return private(json_error(error_message, 502))
     if error_message:  # the answer broke off: what was produced, and why it stops there
         result["error"] = error_message
-    return _with_session_cookie(request, _private(JsonResponse(result)))
+    return _with_session_cookie(request, private(JsonResponse(result)))
 
 
 class TurnStreamingResponse(StreamingHttpResponse):
     """The streamed answer, holding the caller's stream slot and the turn for as long as the
     response lives. Whoever serves it releases them when it ends, however it ends: the iterator's
-    own end, `aclose()` from the chat handler (ragsite/chat_handler.py) for a client that left
+    own end, `aclose()` from the chat handler (chat/api_handler.py) for a client that left
     before the iterator started, or Django's `close()` when served through its own handler."""
 
     def __init__(self, turn, *args, **kwargs):
@@ -244,10 +224,11 @@ async def _lines(turn):
 
 @csrf_exempt
 async def chat_stream(request):
+    log_context.bind(channel="http-stream")
     turn, error = await _start_turn(request)
     if error is not None:
-        return _private(error)
+        return private(error)
     response = TurnStreamingResponse(turn, _lines(turn), content_type="application/x-ndjson")
-    _private(response)
+    private(response)
     response["X-Accel-Buffering"] = "no"  # tell proxies not to buffer the stream
     return _with_session_cookie(request, response)

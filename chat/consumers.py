@@ -26,7 +26,8 @@ from chat.llm.base import AnswerError
 from chat.mirror import Mirror, group_name
 from chat.models import Conversation
 from chat.protocol import ProtocolError, decode, encode_text, parse_request
-from ragsite.middleware import MESSAGE, is_outage
+from core import log_context
+from core.outage import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401  # also: the session or the user is no longer valid
@@ -262,6 +263,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         error = None
         session = self.scope.get("session")
         client = self.scope.get("client") or (None, None)
+        log_context.bind(channel="websocket")
         try:
             slot = await admit(self.scope.get("user"), client[0])
             turn = await pipeline.prepare(

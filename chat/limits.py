@@ -16,7 +16,7 @@ from django.conf import settings
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from ragsite.per_loop import PerLoop
+from core.per_loop import PerLoop
 
 log = logging.getLogger(__name__)
 

@@ -51,6 +51,8 @@ class Message(models.Model):
     timings = models.JSONField(default=dict, blank=True)
     interrupted = models.BooleanField(default=False)
     error = models.TextField(blank=True)
+    # A reasoning model's visible thinking (shown apart, never part of the answer or its citations).
+    reasoning = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

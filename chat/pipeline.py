@@ -10,7 +10,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -21,20 +21,24 @@ from django.urls import reverse
 from chat import store
 from chat.history import trim_history
 from chat.llm import get_answerer
-from chat.llm.base import AnswerChunk, AnswerError
+from chat.llm.base import AnswerError
 from chat.protocol import ChatRequest, ProtocolError
 from chat.render import render_answer
+from chat.turn_log import error_kind, log_failed_start, log_turn
+from chat.turn_trace import TurnTrace
+from core import log_context
+from core.db import release_db
 from knowledge import retrieval
-from knowledge.access import access_for, collection_visible
+from knowledge.access import AccessFilter, access_for, collection_visible
 from knowledge.embeddings import embeddings_enabled, get_embedder
 from knowledge.search import get_backend
-from knowledge.search.base import AccessFilter, SearchBackendError, SearchHit, SearchQuery
-from ragsite.db import release_db
+from knowledge.search.base import SearchBackendError, SearchHit, SearchQuery
 
 log = logging.getLogger(__name__)
 
 CONTEXT = "response.context"
 DELTA = "response.output_text.delta"
+REASONING = "response.reasoning.delta"  # a reasoning model's visible thinking
 
 
 @dataclass
@@ -50,9 +54,10 @@ class Turn:
     usage: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     message_id: int | None = None
-    answer: AsyncGenerator[AnswerChunk, None] | None = None
+    answer: AsyncIterator | None = None
     slot: object = None  # the caller's concurrent-stream slot (chat/limits.py)
     recorded: bool = False  # the answer row is written or being written
+    trace: TurnTrace = field(default_factory=TurnTrace)
 
     async def close(self) -> None:
         """End the turn, whatever became of its stream: close the upstream answer stream, and
@@ -62,7 +67,10 @@ class Turn:
             await self.answer.aclose()
         if not self.recorded:
             self.recorded = True
-            await _save_answer(self, "", {"completed": False, "error": ""})
+            try:
+                await _save_answer(self, "", {"completed": False, "error": ""})
+            finally:
+                self.trace.finish(self.usage, None, None, "cancelled")
 
     @property
     def session_state(self) -> str:
@@ -71,28 +79,48 @@ class Turn:
 
 async def prepare(request: ChatRequest, user, session_key: str | None, access=None) -> Turn:
     started = time.perf_counter()
+    traced = TurnTrace()
+    try:
+        return await _prepare(request, user, session_key, access, started, traced)
+    except AnswerError as exc:
+        kind = getattr(exc, "kind", None) or error_kind(exc.status)
+        log_failed_start(kind, started)
+        traced.failed_before_answer(kind)
+        raise
+    except BaseException as exc:  # a bad request, an outage, a client that left
+        traced.failed_before_answer(type(exc).__name__)
+        raise
+
+
+async def _prepare(request, user, session_key, access, started: float, traced) -> Turn:
     if access is None:
         access = await access_for(user)
     if request.overrides.collection:
         await _check_collection(access, request.overrides.collection)
-    conversation_id, history = await store.turns.get().submit(
-        store.Question(request, user, session_key)
-    )
+    with traced.phase("load conversation"):
+        conversation_id, history = await store.turns.get().submit(
+            store.Question(request, user, session_key)
+        )
+    log_context.bind(user_id=getattr(user, "pk", None), conversation_id=conversation_id)
+    traced.span.set_attribute("ragsite.conversation_id", str(conversation_id))
     history = trim_history(history, settings.CHAT_HISTORY_TOKEN_BUDGET)
     answerer = get_answerer()
     rewrite = await answerer.rewrite_query(history, request.question)
     overrides = request.overrides
     searched = time.perf_counter()
-    try:
-        query = await _search_query(rewrite.query, access, overrides)
-        hits = await retrieval.search(query, get_backend())
-    except SearchBackendError as exc:
-        log.warning("search failed: %s", exc)
-        raise AnswerError(
-            "The knowledge base search is unavailable right now. Please try again shortly.", 503
-        ) from exc
+    with traced.phase("retrieval") as span:
+        try:
+            query = await _search_query(rewrite.query, access, overrides)
+            hits = await retrieval.search(query, get_backend())
+        except SearchBackendError as exc:
+            log.warning("search failed: %s", exc)
+            raise _search_unavailable() from exc
+        span.set_attributes(_retrieval_attributes(query, hits))
     answered = time.perf_counter()
-    answer = await answerer.start_answer(history, request.question, hits, overrides.temperature)
+    traced.llm_started(getattr(answerer, "model", answerer.name), settings.OPENAI_HOST)
+    answer = await answerer.start_answer(
+        history, request.question, hits, overrides.temperature, overrides.reasoning_effort
+    )
     timings = {
         "prepare_ms": round((searched - started) * 1000, 1),
         "search_ms": round((answered - searched) * 1000, 1),
@@ -105,12 +133,30 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
         access=access,
         hits=hits,
         thoughts=_thoughts(query, rewrite, hits, answerer.name, get_backend()),
-        data_points=_data_points(hits, staff=access.all),
+        data_points=data_points(hits, staff=access.all),
         timings=timings,
         usage=dict(rewrite.usage),
         started=started,
         answer=answer,
+        trace=traced,
     )
+
+
+def _search_unavailable() -> AnswerError:
+    error = AnswerError(
+        "The knowledge base search is unavailable right now. Please try again shortly.", 503
+    )
+    error.kind = "search_unavailable"
+    return error
+
+
+def _retrieval_attributes(query: SearchQuery, hits: list[SearchHit]) -> dict:
+    return {
+        "ragsite.search.backend": settings.SEARCH_BACKEND,
+        "ragsite.search.mode": query.mode,
+        "ragsite.search.top": query.top,
+        "ragsite.search.hits": len(hits),
+    }
 
 
 async def _search_query(text: str, access: AccessFilter, overrides) -> SearchQuery:
@@ -134,7 +180,7 @@ async def _search_query(text: str, access: AccessFilter, overrides) -> SearchQue
 
 @functools.lru_cache(maxsize=4096)
 def _source_url(document_id: int, ordinal: int) -> str:
-    return reverse("chat:source", args=[document_id]) + f"?chunk={ordinal}"
+    return reverse("knowledge:source", args=[document_id]) + f"?chunk={ordinal}"
 
 
 async def _check_collection(access: AccessFilter, slug: str):
@@ -150,7 +196,8 @@ async def _check_collection(access: AccessFilter, slug: str):
         raise ProtocolError(f"There is no collection {slug!r}.")
 
 
-def _data_points(hits: list[SearchHit], staff: bool) -> dict:
+def data_points(hits: list[SearchHit], staff: bool) -> dict:
+    """The sources of an answer as the protocol's context shows them."""
     # Raw scores only for staff: a restricted document's words shift the shared index
     # statistics, so everyone else's scores would say something about text they may not read.
     return {
@@ -203,6 +250,19 @@ def _thoughts(query: SearchQuery, rewrite, hits, answerer: str, backend) -> list
         },
         {"title": "Answerer", "description": answerer, "props": {}},
     ]
+
+
+def _reasoning_thought(turn: Turn, thinking: str) -> dict:
+    effort = turn.request.overrides.reasoning_effort or settings.OPENAI_REASONING_EFFORT
+    return {
+        "title": "Reasoning",
+        "description": f"{turn.usage.get('reasoning_tokens') or 0} reasoning tokens",
+        "props": {
+            "reasoning_tokens": turn.usage.get("reasoning_tokens") or 0,
+            "effort": effort or "model default",
+            "shown_chars": len(thinking),
+        },
+    }
 
 
 def visible_context(context: dict, readable: set[int], staff: bool) -> dict:
@@ -263,20 +323,23 @@ def _context(turn: Turn, **extra) -> dict:
     return {"data_points": turn.data_points, "thoughts": turn.thoughts, **extra}
 
 
-async def stream(turn: Turn) -> AsyncGenerator[dict, None]:
+async def stream(turn: Turn) -> AsyncIterator[dict]:
     """The turn's events. Stopping early (cancel, disconnect) keeps the partial answer."""
     answerer = get_answerer()
     overrides = turn.request.overrides
     yield {"type": CONTEXT, "context": _context(turn), "session_state": turn.session_state}
     parts: list[str] = []
-    state: dict[str, bool | str] = {"completed": False, "error": ""}
-    first_token = None
+    thinking: list[str] = []
+    state = {"completed": False, "error": ""}
+    first_token = finish_reason = None
     try:
         # aclosing: leaving early (cancel, disconnect) must close the upstream stream now,
         # not whenever the abandoned generator is garbage-collected.
-        assert turn.answer is not None  # the turn's answer stream opens before its events
         async with aclosing(turn.answer) as chunks:
             async for chunk in chunks:
+                if chunk.reasoning:
+                    thinking.append(chunk.reasoning)
+                    yield {"type": REASONING, "delta": chunk.reasoning}
                 if chunk.delta:
                     if first_token is None:
                         first_token = time.perf_counter()
@@ -284,9 +347,11 @@ async def stream(turn: Turn) -> AsyncGenerator[dict, None]:
                     yield {"type": DELTA, "delta": chunk.delta}
                 if chunk.usage:
                     turn.usage.update(chunk.usage)
+                finish_reason = chunk.finish_reason or finish_reason
         state["completed"] = True
     except AnswerError as exc:
         state["error"] = exc.message
+        state["error_kind"] = error_kind(exc.status)
         yield {"error": exc.message}
     finally:
         answer = "".join(parts)
@@ -296,14 +361,19 @@ async def stream(turn: Turn) -> AsyncGenerator[dict, None]:
         turn.timings["total_ms"] = round((time.perf_counter() - turn.started) * 1000, 1)
         # Shielded: a cancelled stream must still record what the user already saw.
         turn.recorded = True
-        await asyncio.shield(_save_answer(turn, answer, state))
+        state["reasoning"] = "".join(thinking)
+        if state["reasoning"] or turn.usage.get("reasoning_tokens"):
+            turn.thoughts.append(_reasoning_thought(turn, state["reasoning"]))
+        try:
+            with turn.trace.phase("store answer"):
+                await asyncio.shield(_save_answer(turn, answer, state))
+        finally:
+            log_turn(turn, state)
+            first_token_s = first_token - turn.started if first_token else None
+            turn.trace.finish(turn.usage, first_token_s, finish_reason, state.get("error_kind"))
     if not state["completed"]:
         return
-    extra: dict[str, object] = {
-        "usage": turn.usage,
-        "timings": turn.timings,
-        "message_id": turn.message_id,
-    }
+    extra = {"usage": turn.usage, "timings": turn.timings, "message_id": turn.message_id}
     if overrides.suggest_followup_questions:
         extra["followup_questions"] = await answerer.followup_questions(
             turn.request.question, answer, turn.hits
@@ -325,6 +395,7 @@ async def _save_answer(turn: Turn, answer: str, state: dict) -> None:
         "timings": turn.timings,
         "interrupted": interrupted,
         "error": state["error"] if not answer else "",
+        "reasoning": state.get("reasoning", ""),
     }
     try:
         turn.message_id = await store.turns.get().submit(store.Answer(fields))

@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from chat.llm.model_family import EFFORTS
+
 RETRIEVAL_MODES = ("text", "vectors", "hybrid")
 _TOP_LEVEL = {"messages", "context", "session_state"}
 
@@ -30,6 +32,7 @@ class Overrides:
     suggest_followup_questions: bool = False
     collection: str | None = None
     render_html: bool = False
+    reasoning_effort: str | None = None  # reasoning models only (chat/llm/model_family.py)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,10 @@ def _overrides(context) -> Overrides:
             if not isinstance(value, bool):
                 raise ProtocolError(f"'{flag}' must be true or false.")
             values[flag] = value
+    if (effort := raw.get("reasoning_effort")) is not None:
+        if effort not in EFFORTS:
+            raise ProtocolError(f"'reasoning_effort' must be one of {', '.join(EFFORTS)}.")
+        values["reasoning_effort"] = effort
     if (collection := raw.get("collection")) is not None:
         if not isinstance(collection, str) or not 0 < len(collection) <= 100:
             raise ProtocolError("'collection' must be a collection's slug.")

@@ -37,7 +37,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from ragsite.db import release_db
+from core.db import release_db
 
 log = logging.getLogger(__name__)
 MESSAGE_TYPE = "auth.changed"  # handled by ChatConsumer.auth_changed

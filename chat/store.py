@@ -1,4 +1,4 @@
-"""The chat turn's database writes, group-committed (ragsite/group_commit.py): the questions and
+"""The chat turn's database writes, group-committed (core/group_commit.py): the questions and
 answers of concurrent chats go to the database together, in one transaction and two or three
 statements, whatever their number.
 
@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from chat.models import Conversation, Message
 from chat.protocol import ChatRequest, ProtocolError
+from core.db import release_db
+from core.group_commit import per_loop
 from knowledge.models import Collection
-from ragsite.db import release_db
-from ragsite.group_commit import per_loop
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User

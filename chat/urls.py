@@ -9,5 +9,4 @@ urlpatterns = [
     path("chat", api.chat, name="chat"),
     path("chat/stream", api.chat_stream, name="stream"),
     path("chat/feedback", views.feedback, name="feedback"),
-    path("source/<int:document_id>/", views.source, name="source"),
 ]

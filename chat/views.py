@@ -1,4 +1,4 @@
-"""Server-rendered pages: the chat page, a cited passage inside its document, feedback."""
+"""Server-rendered pages: the chat page and its conversations, feedback."""
 
 import logging
 import time
@@ -9,26 +9,18 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
-from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from chat.api import csrf_failure, json_error
 from chat.limits import caller_for, chat_limits
 from chat.models import Conversation, Feedback, Message
 from chat.pipeline import cited_documents, visible_context
 from chat.protocol import decode
 from chat.render import render_answer
-from knowledge.access import access_for, can_read, readable_documents
-from knowledge.models import Document
+from core.responses import csrf_failure, json_error, private
+from knowledge.access import access_for, readable_documents
 
 log = logging.getLogger(__name__)
-
-
-def _private(response):
-    """Pages with what only this user may read: no shared cache keeps them, no disk either."""
-    patch_cache_control(response, private=True, no_store=True)
-    return response
 
 
 async def page(request):
@@ -47,7 +39,7 @@ async def page(request):
         if current is None or not current.belongs_to(user, request.session.session_key):
             raise Http404("No such conversation.")
         messages = await _stored_messages(current, user)
-    return _private(
+    return private(
         render(
             request,
             "chat/page.html",
@@ -80,39 +72,12 @@ async def _stored_messages(conversation, user) -> list[dict]:
                 "content": m.content,
                 "interrupted": m.interrupted,
                 "error": m.error,
+                "reasoning": m.reasoning,
                 "context": context,
                 "answer_html": render_answer(m.content, sources) if assistant else "",
             }
         )
     return messages
-
-
-async def source(request, document_id: int):
-    """A document with the cited passage highlighted; 404 for what the user may not read."""
-    user = request.user = await request.auser()  # templates read request.user
-    access = await access_for(user)
-    doc = (
-        await Document.objects.select_related("collection")
-        .filter(pk=document_id, published=True)
-        .afirst()
-    )
-    if doc is None:
-        raise Http404("No such document.")
-    group_ids = [pk async for pk in doc.groups.values_list("pk", flat=True)]
-    if not can_read(access, group_ids):
-        raise Http404("No such document.")
-    try:
-        highlight = int(request.GET.get("chunk", ""))
-    except ValueError:
-        highlight = None
-    chunks = [c async for c in doc.chunks.order_by("ordinal")]
-    return _private(
-        render(
-            request,
-            "chat/source.html",
-            {"document": doc, "chunks": chunks, "highlight": highlight},
-        )
-    )
 
 
 async def _feedback_refused(user, address: str | None):

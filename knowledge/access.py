@@ -8,8 +8,48 @@ from django.db import connections
 from django.db.models import Exists, OuterRef, Q
 
 from knowledge.models import Collection, Document, citation_for
-from knowledge.search.base import ANONYMOUS, EVERYTHING, AccessFilter
 
+# The group every chunk of a document without groups carries: everyone may read it.
+PUBLIC_GROUP = "public"
+
+
+@dataclass(frozen=True)
+class AccessFilter:
+    """Everything (`all`), or public documents plus those of `groups` (group ids as strings).
+
+    `public=False` with no groups matches nothing: anonymous users while anonymous chat is off.
+    """
+
+    all: bool = False
+    groups: frozenset[str] = frozenset()
+    public: bool = True
+
+    def allows(self, chunk_groups) -> bool:
+        if self.all:
+            return True
+        allowed = set(self.groups) | ({PUBLIC_GROUP} if self.public else set())
+        return bool(allowed & set(chunk_groups))
+
+    def describe(self) -> str:
+        if self.all:
+            return "all documents (staff)"
+        parts = (["public documents"] if self.public else []) + [
+            f"group {g}" for g in sorted(self.groups)
+        ]
+        return " or ".join(parts) or "nothing (anonymous access is off)"
+
+    def summary(self) -> str:
+        """describe() without group ids, for people who are not staff."""
+        if self.all:
+            return "all documents"
+        parts = (["public documents"] if self.public else []) + (
+            ["your groups' documents"] if self.groups else []
+        )
+        return " and ".join(parts) or "nothing (anonymous access is off)"
+
+
+ANONYMOUS = AccessFilter()
+EVERYTHING = AccessFilter(all=True)
 NOBODY = AccessFilter(public=False)
 
 
@@ -45,7 +85,7 @@ async def access_for(user) -> AccessFilter:
 
 
 def can_read(user_access: AccessFilter, document_group_ids) -> bool:
-    keys = [group_key(pk) for pk in document_group_ids] or ["public"]
+    keys = [group_key(pk) for pk in document_group_ids] or [PUBLIC_GROUP]
     return user_access.allows(keys)
 
 

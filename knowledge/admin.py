@@ -3,6 +3,7 @@ from django.db.models import Count
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from core.admin_mixins import ReadOnlyInlineMixin
 from knowledge.extract import ExtractionError
 from knowledge.forms import DocumentForm, extract_upload
 from knowledge.indexing import mark_pending
@@ -29,19 +30,6 @@ class CollectionAdmin(admin.ModelAdmin):
     @admin.display(description="Documents", ordering="n_documents")
     def document_count(self, obj):
         return obj.n_documents
-
-
-class ReadOnlyInlineMixin:
-    """An inline that shows a record and never edits it."""
-
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class ChunkInline(ReadOnlyInlineMixin, admin.TabularInline):

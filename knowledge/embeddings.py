@@ -7,10 +7,9 @@ import numpy as np
 import openai
 from django.conf import settings
 
-from chat.llm.clients import OpenAIClient, embedding_model
-from chat.llm.errors import is_out_of_quota
+from core.clients import OpenAIClient, embedding_model, is_out_of_quota
+from core.per_loop import PerLoop
 from knowledge.search.base import SearchBackendError
-from ragsite.per_loop import PerLoop
 
 
 class EmbeddingError(SearchBackendError):

@@ -18,12 +18,12 @@ from tenacity import (
     wait_exponential,
 )
 
-from knowledge.access import group_key
+from knowledge.access import PUBLIC_GROUP, group_key
 from knowledge.chunking import chunk_segments
 from knowledge.embeddings import Embedder, embeddings_enabled, from_bytes, to_bytes
 from knowledge.models import Chunk, Document, IndexStatus
 from knowledge.search import build_backend
-from knowledge.search.base import PUBLIC_GROUP, IndexChunk, SearchBackendError
+from knowledge.search.base import IndexChunk, SearchBackendError
 
 log = logging.getLogger(__name__)
 

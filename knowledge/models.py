@@ -112,7 +112,7 @@ class Document(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):
-        return reverse("chat:source", args=[self.pk])
+        return reverse("knowledge:source", args=[self.pk])
 
     @property
     def citation_name(self) -> str:

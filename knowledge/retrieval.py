@@ -11,9 +11,9 @@ from dataclasses import replace
 
 from asgiref.sync import sync_to_async
 
+from core.db import release_db
 from knowledge.access import ReadableRow, readable_documents
 from knowledge.search.base import SearchHit, SearchQuery
-from ragsite.db import release_db
 
 # The index's own filter already leaves out what the caller may not read, so the rows drop a hit
 # only while the index lags behind them: ask for exactly `top` first, and only when the rows

@@ -3,6 +3,7 @@ import logging
 from django.db import transaction
 from django.tasks import task
 
+from knowledge.index_telemetry import sync_span
 from knowledge.indexing import Indexer
 
 log = logging.getLogger(__name__)
@@ -10,8 +11,9 @@ log = logging.getLogger(__name__)
 
 @task(queue_name="indexing")
 def sync_document(document_id: int) -> str:
-    with Indexer() as indexer:
+    with sync_span(document_id) as span, Indexer() as indexer:
         outcome = indexer.sync(document_id)
+        span.set_attribute("ragsite.index.outcome", outcome)
     log.info("document %s: %s", document_id, outcome)
     return outcome
 

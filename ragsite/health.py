@@ -13,6 +13,9 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 
+from core.clients import chat_model
+from knowledge.search import get_backend
+
 CHECK_TIMEOUT = 2.0
 
 
@@ -32,7 +35,7 @@ def _database() -> str:
 
 
 async def _redis() -> str:
-    import redis.asyncio as redis
+    import redis.asyncio as redis  # only a scale-out deployment has Redis to ask
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=CHECK_TIMEOUT)
     try:
@@ -43,16 +46,12 @@ async def _redis() -> str:
 
 
 async def _search() -> str:
-    from knowledge.search import get_backend
-
     backend = get_backend()
     await backend.ping()
     return backend.name
 
 
 async def _llm() -> str:
-    from chat.llm.clients import chat_model
-
     if settings.OPENAI_HOST == "local":
         return "offline answerer"
     return f"{settings.OPENAI_HOST}: {chat_model()}"

@@ -1,5 +1,11 @@
 """ASGI lifespan: close the per-process outbound clients (LLM, search) when the server stops."""
 
+from chat.limits import chat_limits
+from chat.llm import answerers
+from core import telemetry
+from knowledge.embeddings import embedders
+from knowledge.search import backends
+
 
 class Lifespan:
     def __init__(self, app):
@@ -19,12 +25,8 @@ class Lifespan:
 
 
 async def close_clients() -> None:
-    from chat.limits import chat_limits
-    from chat.llm import answerers
-    from knowledge.embeddings import embedders
-    from knowledge.search import backends
-
     await answerers.close_all()
     await embedders.close_all()
     await backends.close_all()
     await chat_limits.close_all()
+    telemetry.shutdown()

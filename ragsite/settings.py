@@ -46,7 +46,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "ragsite.middleware.ServiceUnavailableMiddleware",
+    "core.outage.ServiceUnavailableMiddleware",
 ]
 
 # Content Security Policy (Django's built-in): scripts and styles only from this site, no inline
@@ -129,12 +129,23 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
-# Served from the finders so the embedded default needs no collectstatic step.
-SERVESTATIC_USE_FINDERS = True
+# The embedded default serves from the finders, so it needs no collectstatic step. A production
+# host runs `collectstatic` (make serve does) and sets DJANGO_STATIC_COLLECTED=true: hashed names
+# served with far-future caching, and gzip/brotli copies made once at collect time.
+STATIC_COLLECTED = cfg.bool("DJANGO_STATIC_COLLECTED", False)
+SERVESTATIC_USE_FINDERS = not STATIC_COLLECTED
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_COLLECTED
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = cfg.path("RAGSITE_MEDIA_ROOT", DATA_DIR / "media")
 
-# Request bodies (ragsite/body_limit.py): a larger or slower one is refused before it is read.
+# Request bodies (core/body_limit.py): a larger or slower one is refused before it is read.
 # Document uploads get KNOWLEDGE_MAX_UPLOAD_BYTES on top, and their own time limit.
 HTTP_MAX_BODY_BYTES = cfg.int("HTTP_MAX_BODY_BYTES", 2621440, minimum=1024)
 HTTP_BODY_TIMEOUT_SECONDS = cfg.float("HTTP_BODY_TIMEOUT_SECONDS", 30.0, minimum=0.1)
@@ -183,6 +194,12 @@ LLM_MAX_RETRIES = cfg.int("LLM_MAX_RETRIES", 2, minimum=0)
 LLM_HTTP_CLIENT = cfg.choice("LLM_HTTP_CLIENT", "aiohttp", ["aiohttp", "httpx"])
 LLM_MAX_CONNECTIONS = cfg.int("LLM_MAX_CONNECTIONS", 1000, minimum=1)
 LLM_STREAM_BATCH_MS = cfg.int("LLM_STREAM_BATCH_MS", 100, minimum=0)
+# Reasoning models (chat/llm/model_family.py): parameters, effort, and which API to call.
+OPENAI_REASONING_MODEL = cfg.choice("OPENAI_REASONING_MODEL", "auto", ["auto", "true", "false"])
+OPENAI_REASONING_EFFORT = cfg.choice(
+    "OPENAI_REASONING_EFFORT", "", ["", "minimal", "low", "medium", "high"]
+)
+OPENAI_API = cfg.choice("OPENAI_API", "chat", ["chat", "responses"])
 EMBEDDING_BATCH_SIZE = cfg.int("EMBEDDING_BATCH_SIZE", 16, minimum=1)
 EMBEDDING_MAX_RETRIES = cfg.int("EMBEDDING_MAX_RETRIES", 8, minimum=0)
 EMBEDDINGS_ENABLED = OPENAI_HOST != "local" and bool(
@@ -209,15 +226,38 @@ CHAT_MAX_CONCURRENT_STREAMS = cfg.int("CHAT_MAX_CONCURRENT_STREAMS", 4, minimum=
 CHAT_FEEDBACK_RATE_LIMIT = cfg.rate("CHAT_FEEDBACK_RATE_LIMIT", "20/minute")
 CHAT_STREAM_DELAY_SECONDS = cfg.float("CHAT_STREAM_DELAY_SECONDS", 0.02, minimum=0)
 
-# django-tasks-db's worker and the web process log through here.
+# django-tasks-db's worker and the web process log through here: readable text by default, one
+# JSON object per line with LOG_FORMAT=json. Every line carries the request's id, user,
+# conversation and channel where known (core/log_context.py); never a question or an answer.
+LOG_LEVEL = cfg.choice(
+    "LOG_LEVEL", "info", ["debug", "info", "warning", "error", "critical"]
+).upper()
+LOG_FORMAT = cfg.choice("LOG_FORMAT", "text", ["text", "json"])
+_LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "core.log_context.ContextFilter"}},
+    "formatters": {
+        "text": {"format": _LOG_FIELDS + " [request_id=%(request_id)s]"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": _LOG_FIELDS,
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "loggers": {
-        "ragsite": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
-        "knowledge": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
-        "chat": {"handlers": ["console"], "level": cfg.str("LOG_LEVEL", "INFO")},
+        "ragsite": {"handlers": ["console"], "level": LOG_LEVEL},
+        "knowledge": {"handlers": ["console"], "level": LOG_LEVEL},
+        "chat": {"handlers": ["console"], "level": LOG_LEVEL},
+        "core": {"handlers": ["console"], "level": LOG_LEVEL},
         # Server errors with their tracebacks, whatever DEBUG says.
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },

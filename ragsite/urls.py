@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from core.login_throttle import throttled
 from ragsite import health
-from ragsite.login_throttle import throttled
 
 admin.site.site_header = "ragsite knowledge base"
 admin.site.site_title = "ragsite admin"
@@ -16,5 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("knowledge.urls")),
     path("", include("chat.urls")),
 ]

@@ -150,9 +150,10 @@ def _wait_until_up(server: LiveServer, timeout: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def live_server(data_dir: Path):
-    """Migrate, seed the demo (users + sample_kb), index, then serve with uvicorn."""
-    env = _server_env(data_dir)
+def live_server(data_dir: Path, **settings: str):
+    """Migrate, seed the demo (users + sample_kb), index, then serve with uvicorn (with
+    `settings` as environment variables on top of the offline defaults)."""
+    env = _server_env(data_dir) | settings
     _manage(env, "migrate", "--noinput", "-v", "0")
     _manage(env, "seed_demo")
     _manage(env, "shell", "-c", HOSTILE_DOCUMENT)

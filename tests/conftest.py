@@ -100,7 +100,7 @@ def fresh_limits(settings):
     had asked anything yet. In memory the chat limits live per event loop, and each test runs
     its own loops (tests/asgi_client.py); the login throttle lives per process, and Redis
     outlives the process, so those counts are dropped here."""
-    from ragsite import login_throttle
+    from core import login_throttle
 
     login_throttle._limiter = None
     if settings.REDIS_URL:

@@ -474,7 +474,7 @@ async def test_a_release_runs_to_the_end_when_cancelled_again(limits_for_abandon
 async def test_a_group_commit_writer_cancelled_mid_batch_leaves_nobody_waiting():
     """The loop shutting down cancels the writer while a batch is in the database and another
     write waits behind it: both callers are told (cancelled), none waits forever."""
-    from ragsite.group_commit import GroupCommit
+    from core.group_commit import GroupCommit
 
     in_database, may_finish = threading.Event(), threading.Event()
 

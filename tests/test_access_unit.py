@@ -10,7 +10,11 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AnonymousUser, Group
 
 from knowledge.access import (
+    ANONYMOUS,
+    EVERYTHING,
     NOBODY,
+    PUBLIC_GROUP,
+    AccessFilter,
     access_for,
     access_for_sync,
     can_read,
@@ -19,7 +23,6 @@ from knowledge.access import (
     readable_documents,
 )
 from knowledge.models import Collection, Document
-from knowledge.search.base import ANONYMOUS, EVERYTHING, PUBLIC_GROUP, AccessFilter
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -8,11 +8,12 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 from azure.search.documents.aio import SearchClient
 
+from knowledge.access import EVERYTHING
 from knowledge.indexing import Indexer
 from knowledge.models import Document
 from knowledge.search import azure as azure_backend
 from knowledge.search import build_backend
-from knowledge.search.base import EVERYTHING, SearchQuery
+from knowledge.search.base import SearchQuery
 from tests.fakes.azure_search_server import MAX_REQUEST_BYTES
 from tests.test_search_contract import chunk
 

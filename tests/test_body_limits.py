@@ -275,7 +275,7 @@ CHAT_SCOPE = {
 async def test_a_handler_busy_between_two_reads_is_not_interrupted(settings):
     """Past the deadline, the handler's own work (Django writing a chunk to disk) runs to its
     end; its next read is the one that gets the 408."""
-    from ragsite.body_limit import BodyLimit
+    from core.body_limit import BodyLimit
 
     settings.HTTP_BODY_TIMEOUT_SECONDS = 0.1
     sent, seen = [], []
@@ -297,7 +297,7 @@ async def test_a_handler_busy_between_two_reads_is_not_interrupted(settings):
 
 
 async def test_a_server_shutdown_still_cancels_a_read(settings):
-    from ragsite.body_limit import BodyLimit
+    from core.body_limit import BodyLimit
 
     settings.HTTP_BODY_TIMEOUT_SECONDS = 30
     waiting = asyncio.Event()

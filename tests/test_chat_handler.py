@@ -1,5 +1,5 @@
 """The chat API through the real ASGI application, where it is served by the lean handler
-(ragsite/chat_handler.py, no middleware): sessions, users, CSRF and access still hold."""
+(chat/api_handler.py, no middleware): sessions, users, CSRF and access still hold."""
 
 import json
 
@@ -94,6 +94,35 @@ async def test_chat_path_sends_no_request_signals_but_the_site_does(kb):
     finally:
         request_started.disconnect(receiver)
         request_finished.disconnect(receiver)
+
+
+async def test_the_lean_handler_serves_the_paths_the_urlconf_names(kb, settings):
+    """The fast path is the URLconf's chat API, not a copy of its paths: moving the URLs moves
+    the lean handler with them."""
+    from django.core.signals import request_started
+    from django.urls import reverse
+
+    from chat.api_handler import chat_api_paths
+
+    assert chat_api_paths() == {reverse("chat:chat"), reverse("chat:stream")}
+    assert chat_api_paths() == {"/chat", "/chat/stream"}
+
+    settings.ROOT_URLCONF = "tests.moved_chat_urls"
+    assert chat_api_paths() == {"/v2/chat", "/v2/chat/stream"}
+    seen = []
+
+    def receiver(sender, **kwargs):
+        seen.append(sender)
+
+    request_started.connect(receiver)
+    try:
+        response = await _post("/v2/chat/stream", ask(QUESTION))
+        assert response["status"] == 200 and b"response.context" in response["body"]
+        assert seen == []  # served by the lean handler
+        gone = await _post("/chat/stream", ask(QUESTION))
+        assert gone["status"] == 404 and seen  # Django's handler: no such URL any more
+    finally:
+        request_started.disconnect(receiver)
 
 
 async def test_a_chat_turn_leaves_no_reference_cycles(kb, settings, fake_openai):

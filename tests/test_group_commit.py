@@ -1,4 +1,4 @@
-"""Group commit (ragsite/group_commit.py): concurrent writes share executor calls, each caller
+"""Group commit (core/group_commit.py): concurrent writes share executor calls, each caller
 gets its own result or error, and a cancelled caller's row is still written."""
 
 import asyncio
@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from ragsite import group_commit
-from ragsite.group_commit import GroupCommit
+from core import group_commit
+from core.group_commit import GroupCommit
 
 
 class Recorder:
@@ -78,7 +78,7 @@ async def test_a_cancelled_caller_still_has_its_row_written():
 
 
 class LoopClock:
-    """Stands in for asyncio in ragsite.group_commit: the loop's clock there is the test's own,
+    """Stands in for asyncio in core.group_commit: the loop's clock there is the test's own,
     which moves only when the test moves it, and each wait of the writer is recorded and passes
     at once (after letting `meanwhile` submit what arrives during it)."""
 

@@ -10,10 +10,10 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from chat.llm.local import NOTHING_FOUND, LocalAnswerer
-from knowledge.access import access_for_sync
+from knowledge.access import EVERYTHING, access_for_sync
 from knowledge.models import Document, IndexStatus
 from knowledge.search import backend
-from knowledge.search.base import EVERYTHING, SearchQuery
+from knowledge.search.base import SearchQuery
 
 QUESTIONS = json.loads((Path(__file__).parent.parent / "sample_kb/QUESTIONS.json").read_text())
 OFF_TOPIC = [

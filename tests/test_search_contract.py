@@ -3,16 +3,9 @@ azure-search-documents SDK over HTTP to the fake service in tests/fakes/)."""
 
 import pytest
 
+from knowledge.access import ANONYMOUS, EVERYTHING, PUBLIC_GROUP, AccessFilter
 from knowledge.search import build_backend
-from knowledge.search.base import (
-    ANONYMOUS,
-    EVERYTHING,
-    PUBLIC_GROUP,
-    AccessFilter,
-    IndexChunk,
-    SearchBackendError,
-    SearchQuery,
-)
+from knowledge.search.base import IndexChunk, SearchBackendError, SearchQuery
 
 DIMS = 4
 

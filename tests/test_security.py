@@ -56,7 +56,7 @@ def test_check_deploy_is_clean_with_production_settings():
 
 @pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
 def test_login_brute_force_is_slowed(path, django_user_model, settings):
-    from ragsite import login_throttle
+    from core import login_throttle
 
     login_throttle._limiter = None
     login_throttle.limiter().storage.reset()  # Redis keeps counts across tests

@@ -3,7 +3,7 @@
 from django.conf import settings
 
 from chat.llm.base import Answerer
-from ragsite.per_loop import PerLoop
+from core.per_loop import PerLoop
 
 
 def build_answerer() -> Answerer:

@@ -1,6 +1,6 @@
 """The small interface every answerer implements: the offline one and the OpenAI-compatible ones."""
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +22,7 @@ class AnswerChunk:
     delta: str = ""
     usage: dict | None = None
     finish_reason: str | None = None
+    reasoning: str = ""  # the model's visible thinking, never part of the answer
 
 
 @dataclass
@@ -43,7 +44,8 @@ class Answerer(Protocol):
         question: str,
         passages: list[SearchHit],
         temperature: float | None,
-    ) -> AsyncGenerator[AnswerChunk, None]:
+        reasoning_effort: str | None = None,
+    ) -> AsyncIterator[AnswerChunk]:
         """Open the answer stream: raises AnswerError if the upstream refuses the request, so
         the caller can still answer with an HTTP error. Closing the returned iterator must stop
         the upstream at once."""

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import openai
 
 from chat.llm.base import AnswerError
+from core.clients import is_out_of_quota
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,6 @@ def retry_after_seconds(headers) -> float | None:
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
     return retry_after_seconds(exc.response.headers if exc.response is not None else {})
-
-
-def is_out_of_quota(body: object) -> bool:
-    """OpenAI's 429 for an account out of credit (`insufficient_quota`): waiting does not help."""
-    error = body.get("error", body) if isinstance(body, dict) else None
-    return isinstance(error, dict) and "insufficient_quota" in (
-        error.get("code"),
-        error.get("type"),
-    )
 
 
 def map_error(exc: Exception) -> AnswerError:

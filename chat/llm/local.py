@@ -8,7 +8,7 @@ deltas like a model would. When too little of the question is covered it says it
 import asyncio
 import math
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 
 from django.conf import settings
 
@@ -97,7 +97,8 @@ class LocalAnswerer:
         question: str,
         passages: list[SearchHit],
         temperature: float | None,
-    ) -> AsyncGenerator[AnswerChunk, None]:
+        reasoning_effort: str | None = None,
+    ) -> AsyncIterator[AnswerChunk]:
         return self.stream_answer(question, passages)
 
     async def stream_answer(self, question: str, passages: list[SearchHit]):

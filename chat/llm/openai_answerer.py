@@ -6,19 +6,18 @@ read, never as instructions. Upstream failures become AnswerError with an end-us
 
 import functools
 import json
-from collections.abc import AsyncGenerator
-from typing import cast
+from collections.abc import AsyncIterator
 
 import httpx2
 import openai
 import orjson
 from django.conf import settings
-from openai.types.chat import ChatCompletionMessageParam
 
 from chat.llm.base import AnswerChunk, Rewrite
-from chat.llm.clients import OpenAIClient, chat_model
 from chat.llm.errors import map_error
-from chat.llm.stream_relay import relay
+from chat.llm.model_family import answer_params, is_reasoning_model, side_call_params
+from chat.llm.stream_relay import EventBatch, ResponsesEventBatch, relay, responses_usage
+from core.clients import OpenAIClient, chat_model
 from knowledge.search.base import SearchHit
 from knowledge.tokens import count_tokens
 
@@ -70,6 +69,21 @@ def _usage(usage) -> dict:
     }
 
 
+def responses_params(params: dict, reasoning: bool) -> dict:
+    """Chat completions' parameters as the Responses API names them; a reasoning model is also
+    asked for a summary of its reasoning, which streams as the answer's thinking."""
+    out = {}
+    if limit := params.get("max_completion_tokens") or params.get("max_tokens"):
+        out["max_output_tokens"] = limit
+    if "temperature" in params:
+        out["temperature"] = params["temperature"]
+    if reasoning:
+        out["reasoning"] = {"summary": "auto"}
+        if effort := params.get("reasoning_effort"):
+            out["reasoning"]["effort"] = effort
+    return out
+
+
 class OpenAIAnswerer:
     name = "openai"
 
@@ -80,18 +94,33 @@ class OpenAIAnswerer:
         self.name = f"{settings.OPENAI_HOST}:{self.model}"
         # Absolute, so the SDK does not join it to the base URL (two URL parses) per chat.
         self.completions_url = str(self.client.base_url) + "chat/completions"
+        self.responses_url = str(self.client.base_url) + "responses"
+        self.reasoning = is_reasoning_model(self.model)
 
     async def close(self) -> None:
         await self._client.close()
 
     async def _complete(self, messages: list[dict], max_tokens: int) -> tuple[str, dict]:
-        # Each message is a {"role", "content"} pair (chat/protocol.py validated the client's).
-        typed = cast(list[ChatCompletionMessageParam], messages)
+        """A short side call (query rewrite, follow-up questions), with the parameters the
+        model takes (chat/llm/model_family.py), over the configured API."""
+        params = side_call_params(self.model, max_tokens)
+        if settings.OPENAI_API == "responses":
+            return await self._respond(messages, params)
         response = await self.client.chat.completions.create(
-            model=self.model, messages=typed, max_tokens=max_tokens, temperature=0
+            model=self.model, messages=messages, **params
         )
         text = response.choices[0].message.content if response.choices else ""
         return (text or "").strip(), _usage(response.usage)
+
+    async def _respond(self, messages: list[dict], params: dict) -> tuple[str, dict]:
+        response = await self.client.responses.create(
+            model=self.model,
+            input=messages,
+            store=False,
+            **responses_params(params, self.reasoning),
+        )
+        usage = response.usage.model_dump() if response.usage else None
+        return (response.output_text or "").strip(), responses_usage(usage) or {}
 
     async def rewrite_query(self, history: list[dict], question: str) -> Rewrite:
         if not history:
@@ -122,15 +151,24 @@ class OpenAIAnswerer:
         question: str,
         passages: list[SearchHit],
         temperature: float | None,
-    ) -> AsyncGenerator[AnswerChunk, None]:
+        reasoning_effort: str | None = None,
+    ) -> AsyncIterator[AnswerChunk]:
+        params = answer_params(self.model, temperature, reasoning_effort)
+        messages = self.messages(history, question, passages)
+        if settings.OPENAI_API == "responses":
+            body = {"model": self.model, "input": messages, "stream": True, "store": False}
+            body |= responses_params(params, self.reasoning)
+            return await self._stream(self.responses_url, body, ResponsesEventBatch)
         body = {
             "model": self.model,
-            "messages": self.messages(history, question, passages),
+            "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
+            **params,
         }
-        if temperature is not None:
-            body["temperature"] = temperature
+        return await self._stream(self.completions_url, body, EventBatch)
+
+    async def _stream(self, url: str, body: dict, batch_type) -> AsyncIterator[AnswerChunk]:
         # client.post, not chat.completions.create: create() re-walks the whole prompt through
         # the SDK's TypedDict transform (about 1 ms per chat) and then parses every token into
         # pydantic objects. The SDK still authenticates, retries and maps errors; the body is
@@ -140,14 +178,11 @@ class OpenAIAnswerer:
         # SDK sends as they are, with its own JSON content type.
         try:
             response = await self.client.post(
-                self.completions_url,
-                content=orjson.dumps(body),
-                cast_to=httpx2.Response,
-                stream=True,
+                url, content=orjson.dumps(body), cast_to=httpx2.Response, stream=True
             )
         except openai.OpenAIError as exc:
             raise map_error(exc) from exc
-        return relay(response)
+        return relay(response, batch_type)
 
     async def followup_questions(
         self, question: str, answer: str, passages: list[SearchHit]

@@ -1,4 +1,5 @@
-"""Relay an OpenAI-style streamed chat completion as AnswerChunks, one per network read.
+"""Relay an OpenAI-style streamed answer (chat completions or the Responses API) as AnswerChunks,
+one per network read.
 
 The SDK's own stream (AsyncStream[ChatCompletionChunk]) builds a pydantic object per token and
 passes every token through several layers of async generators: about 20 ms of CPU per answer,
@@ -14,7 +15,7 @@ them and the event loop takes them in one read, not one per token as they arrive
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 
 import httpx2
 import orjson
@@ -32,14 +33,21 @@ def usage_of(data: dict) -> dict | None:
     if not isinstance(usage, dict):
         return None
     keys = ("prompt_tokens", "completion_tokens", "total_tokens")
-    return {key: usage.get(key) for key in keys}
+    figures = {key: usage.get(key) for key in keys}
+    details = usage.get("completion_tokens_details")
+    if isinstance(details, dict) and details.get("reasoning_tokens"):
+        figures["reasoning_tokens"] = details["reasoning_tokens"]
+    return figures
 
 
 class EventBatch:
-    """The text, usage and finish reason of the events in one read."""
+    """The text, reasoning, usage and finish reason of the chat completion chunks in one read.
+    Reasoning arrives as `reasoning_content` (DeepSeek-R1 and the hosts that serve it) or
+    `reasoning` (vLLM, some gateways)."""
 
     def __init__(self):
         self.texts: list[str] = []
+        self.reasoning: list[str] = []
         self.usage: dict | None = None
         self.finish_reason: str | None = None
 
@@ -57,28 +65,75 @@ class EventBatch:
         if choice.get("finish_reason") == "content_filter":
             raise AnswerError(FILTERED, 400)
         self.finish_reason = choice.get("finish_reason") or self.finish_reason
-        content = (choice.get("delta") or {}).get("content")
-        if content:
+        delta = choice.get("delta") or {}
+        if content := delta.get("content"):
             self.texts.append(content)
+        if thinking := delta.get("reasoning_content") or delta.get("reasoning"):
+            if isinstance(thinking, str):
+                self.reasoning.append(thinking)
 
     def chunk(self) -> AnswerChunk | None:
-        if not (self.texts or self.usage or self.finish_reason):
+        if not (self.texts or self.reasoning or self.usage or self.finish_reason):
             return None
         return AnswerChunk(
-            delta="".join(self.texts), usage=self.usage, finish_reason=self.finish_reason
+            delta="".join(self.texts),
+            usage=self.usage,
+            finish_reason=self.finish_reason,
+            reasoning="".join(self.reasoning),
         )
+
+
+class ResponsesEventBatch(EventBatch):
+    """The same from the Responses API's typed events: text deltas, reasoning summary (or
+    reasoning text) deltas, and the usage and end in `response.completed`."""
+
+    def add(self, data) -> None:
+        if not isinstance(data, dict):
+            raise AnswerError(INTERRUPTED, 502)
+        kind = data.get("type")
+        if kind == "response.output_text.delta":
+            self.texts.append(data.get("delta") or "")
+        elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            self.reasoning.append(data.get("delta") or "")
+        elif kind in ("response.completed", "response.incomplete"):
+            response = data.get("response") or {}
+            self.usage = responses_usage(response.get("usage"))
+            reason = (response.get("incomplete_details") or {}).get("reason")
+            if reason == "content_filter":
+                raise AnswerError(FILTERED, 400)
+            self.finish_reason = "length" if reason == "max_output_tokens" else "stop"
+        elif kind in ("response.failed", "error"):
+            log.warning("language model error in the stream: %.300s", data)
+            raise AnswerError(FAILED, 502)
+
+
+def responses_usage(usage) -> dict | None:
+    """The Responses API's usage in the chat completions' names, which the rest of ragsite
+    speaks."""
+    if not isinstance(usage, dict):
+        return None
+    figures = {
+        "prompt_tokens": usage.get("input_tokens"),
+        "completion_tokens": usage.get("output_tokens"),
+        "total_tokens": usage.get("total_tokens"),
+    }
+    details = usage.get("output_tokens_details")
+    if isinstance(details, dict) and details.get("reasoning_tokens"):
+        figures["reasoning_tokens"] = details["reasoning_tokens"]
+    return figures
 
 
 class EventReader:
     """Network reads in, one EventBatch per read out; events may span reads."""
 
-    def __init__(self):
+    def __init__(self, batch_type: type[EventBatch] = EventBatch):
         self.lines, self.events = _SSELineDecoder(), SSEDecoder()
+        self.batch_type = batch_type
         # After [DONE] the body is still read to its end, so the connection is reused.
         self.done = False
 
     def read(self, block: bytes) -> EventBatch:
-        batch = EventBatch()
+        batch = self.batch_type()
         for line in self.lines.feed(block):
             sse = self.events.decode(line.decode("utf-8"))
             # An event without data is not dispatched (the SSE format); the decoder hands one
@@ -135,9 +190,12 @@ async def gather_tokens(response: httpx2.Response, seconds: float) -> None:
             transport.resume_reading()
 
 
-async def relay(response: httpx2.Response) -> AsyncGenerator[AnswerChunk, None]:
-    """The chunks of the streamed `response`, which is closed when they end or stop."""
-    reader = EventReader()
+async def relay(
+    response: httpx2.Response, batch_type: type[EventBatch] = EventBatch
+) -> AsyncIterator[AnswerChunk]:
+    """The chunks of the streamed `response` (chat completion chunks, or the Responses API's
+    events with ResponsesEventBatch), which is closed when they end or stop."""
+    reader = EventReader(batch_type)
     pause = settings.LLM_STREAM_BATCH_MS / 1000
     loop = asyncio.get_running_loop()
     try:

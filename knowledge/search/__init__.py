@@ -5,8 +5,8 @@ from contextlib import asynccontextmanager
 
 from django.conf import settings
 
+from core.per_loop import PerLoop
 from knowledge.search.base import SearchBackend
-from ragsite.per_loop import PerLoop
 
 
 def build_backend() -> SearchBackend:

@@ -22,14 +22,9 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from django.conf import settings
 
-from knowledge.search.base import (
-    PUBLIC_GROUP,
-    IndexChunk,
-    SearchBackendError,
-    SearchHit,
-    SearchQuery,
-    chunk_key,
-)
+from core.clients import azure_credential
+from knowledge.access import PUBLIC_GROUP
+from knowledge.search.base import IndexChunk, SearchBackendError, SearchHit, SearchQuery, chunk_key
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
@@ -77,8 +72,6 @@ class AzureSearchBackend:
         if settings.AZURE_SEARCH_KEY:
             credential = AzureKeyCredential(settings.AZURE_SEARCH_KEY)
         else:
-            from chat.llm.clients import azure_credential
-
             credential = self.credential = azure_credential()
         self.index_name = settings.AZURE_SEARCH_INDEX
         options = {

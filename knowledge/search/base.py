@@ -6,11 +6,10 @@ line; the index can lag the database, so knowledge/retrieval.py then keeps only 
 document rows still allow them.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-PUBLIC_GROUP = "public"
+from knowledge.access import PUBLIC_GROUP, AccessFilter
 
 
 class SearchBackendError(Exception):
@@ -43,45 +42,6 @@ def chunk_key(document_id: int, ordinal: int) -> str:
 
 
 @dataclass(frozen=True)
-class AccessFilter:
-    """Everything (`all`), or public documents plus those of `groups` (group ids as strings).
-
-    `public=False` with no groups matches nothing: anonymous users while anonymous chat is off.
-    """
-
-    all: bool = False
-    groups: frozenset[str] = frozenset()
-    public: bool = True
-
-    def allows(self, chunk_groups: Iterable[str]) -> bool:
-        if self.all:
-            return True
-        allowed = set(self.groups) | ({PUBLIC_GROUP} if self.public else set())
-        return bool(allowed & set(chunk_groups))
-
-    def describe(self) -> str:
-        if self.all:
-            return "all documents (staff)"
-        parts = (["public documents"] if self.public else []) + [
-            f"group {g}" for g in sorted(self.groups)
-        ]
-        return " or ".join(parts) or "nothing (anonymous access is off)"
-
-    def summary(self) -> str:
-        """describe() without group ids, for people who are not staff."""
-        if self.all:
-            return "all documents"
-        parts = (["public documents"] if self.public else []) + (
-            ["your groups' documents"] if self.groups else []
-        )
-        return " and ".join(parts) or "nothing (anonymous access is off)"
-
-
-ANONYMOUS = AccessFilter()
-EVERYTHING = AccessFilter(all=True)
-
-
-@dataclass(frozen=True)
 class SearchQuery:
     text: str
     access: AccessFilter
@@ -105,7 +65,7 @@ class SearchHit:
     label: str = ""
     collection: str = ""
     snippet: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
 
 
 @runtime_checkable

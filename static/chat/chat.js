@@ -397,9 +397,12 @@
       if ("message_id" in context || "answer_html" in context || "followup_questions" in context) {
         finish(turn);
       }
+    } else if (event.type === "response.reasoning.delta" && typeof event.delta === "string") {
+      addThinking(turn, event.delta);
     } else if (event.type === "response.output_text.delta" && typeof event.delta === "string") {
       if (!turn.started) {
         turn.started = true;
+        if (turn.thinking) turn.thinking.open = false;
         turn.bubble.replaceChildren();
         turn.bubble.dataset.state = "streaming";
         turn.bubble.setAttribute("aria-busy", "true");
@@ -410,6 +413,24 @@
       turn.stream.textContent = turn.text; // text only while streaming
       scrollToBottom();
     }
+  }
+
+  // A reasoning model's thinking, apart from the answer: open while it streams, folded once
+  // the answer starts. Text only (textContent), never markup, never citations.
+  function addThinking(turn, text) {
+    if (!turn.thinking) {
+      const panel = el("details", "thinking");
+      panel.open = !turn.started;
+      panel.append(el("summary", null, "Thinking"));
+      turn.thinkingText = el("div", "thinking-text");
+      panel.append(turn.thinkingText);
+      turn.wrap.insertBefore(panel, turn.bubble);
+      turn.thinking = panel;
+      turn.thought = "";
+    }
+    turn.thought += text;
+    turn.thinkingText.textContent = turn.thought;
+    scrollToBottom();
   }
 
   function finish(turn) {
@@ -521,6 +542,10 @@
         continue;
       }
       const turn = addAssistantMessage();
+      if (typeof m.reasoning === "string" && m.reasoning) {
+        turn.started = true;
+        addThinking(turn, m.reasoning);
+      }
       turn.text = m.content;
       turn.context = Object.assign({}, m.context || {});
       if (typeof m.id === "number") turn.context.message_id = m.id;

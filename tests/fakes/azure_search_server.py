@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from .openai_server import BackgroundServer, RecordedRequest, _record
+from .server import BackgroundServer, RecordedRequest, record_request
 
 __all__ = ["FakeAzureSearch", "ODataError", "parse_filter"]
 
@@ -816,16 +816,11 @@ class FakeAzureSearch(BackgroundServer):
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         operation, name, action, key = self._route(request.method, request.path)
-        rec, body = await _record(request, operation)
+        rec, body = await record_request(request, operation)
         self._log(rec)
-        try:
-            resp = await self._handle(request, rec, body, operation, name, action, key)
-        except asyncio.CancelledError:
-            self._mark_disconnected(rec)
-            raise
-        except ConnectionResetError:  # a write found the client gone
-            self._mark_disconnected(rec)
-            return web.Response(status=499)  # aiohttp drops it quietly (connection is closed)
+        resp = await self.watch(rec, self._handle(request, rec, body, operation, name, action, key))
+        if rec.disconnected:  # the client went away: nothing more to send
+            return resp
         rec.status = resp.status
         self._mark_finished(rec)
         resp.headers["request-id"] = str(uuid.uuid4())

@@ -12,8 +12,10 @@ from django.db import close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Command as StockCommand
 from tenacity import Retrying, retry_if_exception, wait_exponential
 
+from core import telemetry
+from core.outage import is_outage
+from knowledge.index_telemetry import observe_queue
 from knowledge.stale import recover_stale_claims
-from ragsite.middleware import is_outage
 
 log = logging.getLogger("knowledge.worker")
 
@@ -33,6 +35,8 @@ class Command(StockCommand):
         )
 
     def handle(self, *args, **options):
+        if telemetry.configure():
+            observe_queue()
         recovered = recover_stale_claims(timedelta(seconds=options.pop("stale_after")))
         if recovered:
             log.warning("requeued documents %s left behind by a dead worker", recovered)

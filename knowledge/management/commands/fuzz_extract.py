@@ -53,9 +53,12 @@ class Report:
 def seed_files() -> dict[str, list[bytes]]:
     """Real files of every supported type: the sample knowledge base."""
     seeds: dict[str, list[bytes]] = {ext: [] for ext in FUZZ_TYPES}
-    for path in sorted((Path(settings.BASE_DIR) / "sample_kb").rglob("*")):
+    root = Path(settings.BASE_DIR) / "sample_kb"
+    for path in sorted(root.rglob("*")):
         ext = path.suffix.lower()
-        if ext in seeds and path.is_file() and not path.name.startswith("_"):
+        # Its documents only: names starting with "_" are the builder and its sources.
+        internal = any(part.startswith("_") for part in path.relative_to(root).parts)
+        if ext in seeds and path.is_file() and not internal:
             seeds[ext].append(path.read_bytes())
     missing = [ext for ext, files in seeds.items() if not files]
     if missing:

@@ -1,4 +1,4 @@
-"""A lean ASGI handler for the chat API (POST /chat, POST /chat/stream).
+"""A lean ASGI handler for the chat API (the URLconf's `chat:chat` and `chat:stream`).
 
 Django's ASGIHandler gives every request its own thread-sensitive context, so the first sync call
 of a request (a MiddlewareMixin hook, a sync signal receiver, the async ORM) creates an OS thread
@@ -9,16 +9,24 @@ load the session and the user themselves in one database call on the shared exec
 CSRF inline. It also sends no request_started/request_finished signals: their receivers are sync
 (close_old_connections, reset_queries), so each would hop to the one shared sync thread, twice per
 chat, and here they have nothing to do: this path never uses the database on the event loop's
-thread, and its executor calls manage their own connections (ragsite/db.py).
+thread, and its executor calls manage their own connections (core/db.py).
+
+Its paths are the URLconf's, reversed once: rename a chat URL and the fast path moves with it.
 """
 
 import asyncio
 from contextlib import closing
+from functools import cache
 
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
-from django.urls import set_script_prefix
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.urls import get_script_prefix as url_prefix
+from django.urls import reverse, set_script_prefix
+
+CHAT_API_URL_NAMES = ("chat:chat", "chat:stream")
 
 
 class ChatAPIHandler(ASGIHandler):
@@ -90,7 +98,18 @@ class ChatAPIHandler(ASGIHandler):
                 await closer()
 
 
-CHAT_API_PATHS = frozenset({"/chat", "/chat/stream"})
+@cache
+def chat_api_paths() -> frozenset[str]:
+    """The chat API's paths as the URLconf spells them, without the script prefix, as the router
+    has always compared them; resolved at the first request, once Django is set up."""
+    prefix = url_prefix()
+    return frozenset("/" + reverse(name).removeprefix(prefix) for name in CHAT_API_URL_NAMES)
+
+
+@receiver(setting_changed)
+def _urlconf_changed(*, setting, **kwargs):
+    if setting == "ROOT_URLCONF":
+        chat_api_paths.cache_clear()
 
 
 class Router:
@@ -101,5 +120,5 @@ class Router:
         self.chat_app = chat_app
 
     async def __call__(self, scope, receive, send):
-        app = self.chat_app if scope.get("path") in CHAT_API_PATHS else self.django_app
+        app = self.chat_app if scope.get("path") in chat_api_paths() else self.django_app
         await app(scope, receive, send)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 
-from ragsite.per_loop import PerLoop
+from core.per_loop import PerLoop
 
 # One thread for every batch: a batch keeps the database busy anyway (SQLite has one writer),
 # and one warm thread costs far less in GIL hand-offs and wake-ups than a pool taking turns.

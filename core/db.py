@@ -1,3 +1,5 @@
+"""Database connections handed back between a request's units of work."""
+
 from django.db import connections
 
 

@@ -1,25 +1,26 @@
-"""The one AsyncOpenAI client per process for OPENAI_HOST azure, openai or compatible.
+"""The one AsyncOpenAI client per process for OPENAI_HOST azure, openai or compatible (the chat
+answerer and the embedder share this factory), and the Azure credential it and the Azure search
+client use.
 
 Azure OpenAI goes through plain AsyncOpenAI on its v1 endpoint (AsyncAzureOpenAI rewrites v1
 paths), keyless by default: azure-identity's async credential and bearer-token provider.
 """
-
-from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
 
 import httpx2
 import openai
 import orjson
 from django.conf import settings
 
-from chat.llm.errors import is_out_of_quota
-
-if TYPE_CHECKING:
-    from azure.core.credentials_async import AsyncTokenCredential
-
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+
+def is_out_of_quota(body) -> bool:
+    """OpenAI's 429 for an account out of credit (`insufficient_quota`): waiting does not help."""
+    error = body.get("error", body) if isinstance(body, dict) else None
+    return isinstance(error, dict) and "insufficient_quota" in (
+        error.get("code"),
+        error.get("type"),
+    )
 
 
 def chat_model() -> str:
@@ -49,14 +50,14 @@ async def no_retry_when_out_of_quota(response: httpx2.Response) -> None:
         response.headers["x-should-retry"] = "false"
 
 
-def http_client(timeout: openai.Timeout) -> httpx2.AsyncClient:
+def http_client(timeout: openai.Timeout):
     """aiohttp under the SDK by default (its supported `aiohttp` extra): its C parser and
     lighter read path cost a fraction of httpx's pure-Python HTTP/1.1 per streamed token."""
     limits = httpx2.Limits(
         max_connections=settings.LLM_MAX_CONNECTIONS,
         max_keepalive_connections=settings.LLM_MAX_CONNECTIONS,
     )
-    options: dict[str, Any] = {
+    options = {
         "timeout": timeout,
         "limits": limits,
         "event_hooks": {"response": [no_retry_when_out_of_quota]},
@@ -66,7 +67,7 @@ def http_client(timeout: openai.Timeout) -> httpx2.AsyncClient:
     return openai.DefaultAsyncHttpxClient(**options)
 
 
-def azure_credential() -> AsyncTokenCredential:
+def azure_credential():
     """DefaultAzureCredential, or the managed identity named by AZURE_CLIENT_ID."""
     from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
@@ -78,19 +79,14 @@ def azure_credential() -> AsyncTokenCredential:
 class OpenAIClient:
     """An AsyncOpenAI client and, on keyless Azure, the credential behind it (closed together)."""
 
-    def __init__(self, max_retries: int | None = None) -> None:
-        self.credential: AsyncTokenCredential | None = None
+    def __init__(self, max_retries: int | None = None):
+        self.credential = None
         timeout = openai.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
         retries = settings.LLM_MAX_RETRIES if max_retries is None else max_retries
-        common: dict[str, Any] = {
-            "timeout": timeout,
-            "max_retries": retries,
-            "http_client": http_client(timeout),
-        }
+        common = {"timeout": timeout, "max_retries": retries, "http_client": http_client(timeout)}
         host = settings.OPENAI_HOST
         if host == "azure":
             base_url = settings.AZURE_OPENAI_ENDPOINT.rstrip("/") + "/openai/v1/"
-            api_key: str | Callable[[], Awaitable[str]]
             if settings.AZURE_OPENAI_API_KEY:
                 api_key = settings.AZURE_OPENAI_API_KEY
             else:

@@ -13,6 +13,7 @@ the client leaving while an answer streams, however long that takes.
 
 import asyncio
 import json
+from collections.abc import Callable, Container
 from importlib import import_module
 
 from asgiref.sync import sync_to_async
@@ -20,18 +21,17 @@ from django.conf import settings
 from django.contrib.auth import get_user
 from django.http import HttpRequest, parse_cookie
 
-from ragsite.chat_handler import CHAT_API_PATHS
-from ragsite.db import release_db
-from ragsite.middleware import MESSAGE, is_outage
-from ragsite.per_loop import PerLoop
+from core.db import release_db
+from core.outage import MESSAGE, is_outage
+from core.per_loop import PerLoop
 
 # Staff upload documents here (knowledge/admin.py): the file plus the form's other fields.
 UPLOAD_PREFIX = "/admin/knowledge/document/"
 
 
-def limits_for(path: str) -> tuple[int, float]:
+def limits_for(path: str, chat_paths: Container[str] = ()) -> tuple[int, float]:
     """(largest body in bytes, seconds to receive it) for a request path."""
-    if path in CHAT_API_PATHS:
+    if path in chat_paths:
         return settings.CHAT_MAX_BODY_BYTES, settings.HTTP_BODY_TIMEOUT_SECONDS
     if path.startswith(UPLOAD_PREFIX):
         return (
@@ -88,8 +88,11 @@ async def refuse(send, status: int, message: str, as_json: bool) -> None:
 
 
 class BodyLimit:
-    def __init__(self, app):
+    """`chat_paths()` names the chat API's paths, whose bodies get CHAT_MAX_BODY_BYTES."""
+
+    def __init__(self, app, chat_paths: Callable[[], Container[str]] = tuple):
         self.app = app
+        self.chat_paths = chat_paths
 
     async def __call__(self, scope, receive, send):
         path = scope["path"]
@@ -110,7 +113,7 @@ class BodyLimit:
         if declared == 0 or not has_body and scope.get("http_version", "1.1") < "2":
             # HTTP/1 frames a body with one of those headers; HTTP/2 and 3 need neither.
             return await self.app(scope, receive, send)
-        limit, seconds = limits_for(path)
+        limit, seconds = limits_for(path, self.chat_paths())
         if declared is not None and declared > limit:
             return await refuse(send, 413, _too_large(limit), as_json)
         if path.startswith(UPLOAD_PREFIX) and (

@@ -1,0 +1,1 @@
+"""Shared helpers every app may use; this package imports no app."""

@@ -1,0 +1,25 @@
+"""Small response helpers the apps' views share: JSON errors, the CSRF check of JSON endpoints,
+and the header for pages and answers only their caller may see."""
+
+from django.http import JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+
+
+def json_error(message: str, status: int, retry_after: float | None = None) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if retry_after:
+        response["Retry-After"] = str(max(1, round(retry_after)))
+    return response
+
+
+def csrf_failure(request):
+    """A logged-in session is ambient authority, so it must prove it comes from our page.
+    Anonymous callers carry none, so programs may post without a token (PROTOCOL.md)."""
+    check = CsrfViewMiddleware(lambda r: None)
+    return check.process_view(request, None, (), {})
+
+
+def private(response):
+    """What only this caller may read: no shared cache may keep it, no disk either."""
+    response["Cache-Control"] = "private, no-store"
+    return response

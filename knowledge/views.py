@@ -1,0 +1,36 @@
+"""The page of a cited document: the passage highlighted, for readers the document allows."""
+
+from django.http import Http404
+from django.shortcuts import render
+
+from core.responses import private
+from knowledge.access import access_for, can_read
+from knowledge.models import Document
+
+
+async def source(request, document_id: int):
+    """A document with the cited passage highlighted; 404 for what the user may not read."""
+    user = request.user = await request.auser()  # templates read request.user
+    access = await access_for(user)
+    doc = (
+        await Document.objects.select_related("collection")
+        .filter(pk=document_id, published=True)
+        .afirst()
+    )
+    if doc is None:
+        raise Http404("No such document.")
+    group_ids = [pk async for pk in doc.groups.values_list("pk", flat=True)]
+    if not can_read(access, group_ids):
+        raise Http404("No such document.")
+    try:
+        highlight = int(request.GET.get("chunk", ""))
+    except ValueError:
+        highlight = None
+    chunks = [c async for c in doc.chunks.order_by("ordinal")]
+    return private(
+        render(
+            request,
+            "knowledge/source.html",
+            {"document": doc, "chunks": chunks, "highlight": highlight},
+        )
+    )

@@ -1,0 +1,177 @@
+"""OpenTelemetry as an operator switches it on: the standard OTEL_* variables, a real uvicorn,
+the real OTLP exporter sending over real HTTP to a receiver, and the span tree and figures of
+one HTTP chat, one websocket chat and one index sync read back from what arrived."""
+
+import json
+import subprocess
+import sys
+
+import aiohttp
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.chat_helpers import eventually
+from tests.fakes.otlp_receiver import OTLPReceiver
+from tests.test_body_limits import server_env, start_uvicorn
+from tests.test_logs import QUESTION, SECRET, SEED
+from tests.uvicorn_server import ROOT, stop
+
+PHASES = {"load conversation", "retrieval", "chat llama3.1", "store answer"}
+
+
+@pytest.fixture
+def receiver():
+    with OTLPReceiver() as running:
+        yield running
+
+
+@pytest.fixture
+def otel_env(tmp_path, fake_openai, receiver):
+    fake_openai.require_api_key(SECRET)
+    env = server_env(tmp_path)
+    env.update(
+        OPENAI_HOST="compatible",
+        OPENAI_BASE_URL=fake_openai.openai_base_url,
+        OPENAI_API_KEY=SECRET,
+        OPENAI_CHAT_MODEL="llama3.1",
+        LLM_MAX_RETRIES="0",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+        OTEL_SERVICE_NAME="ragsite-test",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        OTEL_METRIC_EXPORT_INTERVAL="300",
+    )
+    return env
+
+
+@pytest.fixture
+def traced_server(tmp_path, otel_env):
+    process, port = start_uvicorn(otel_env, tmp_path / "server.log", SEED)
+    yield f"127.0.0.1:{port}"
+    stop(process)
+
+
+def _turns(receiver) -> list[dict]:
+    with receiver.lock:
+        return [s for s in receiver.spans if s["name"] == "chat turn"]
+
+
+async def test_each_chat_turn_is_one_trace_with_its_phases(traced_server, receiver):
+    host = traced_server
+    ask = {"messages": [{"role": "user", "content": QUESTION}]}
+    async with aiohttp.ClientSession(f"http://{host}") as http:
+        async with http.post("/chat/stream", json=ask) as response:
+            assert response.status == 200
+            await response.read()
+    async with connect(f"ws://{host}/ws/chat/", origin=f"http://{host}") as socket:
+        await socket.send(json.dumps({"type": "chat", **ask}))
+        while "usage" not in (event := json.loads(await socket.recv())).get("context", {}):
+            assert "error" not in event, event
+
+    await eventually(lambda: len(_turns(receiver)) == 2, seconds=20, what="two turn spans")
+    await eventually(
+        lambda: all(PHASES <= receiver.children(t).keys() for t in _turns(receiver)),
+        seconds=20,
+        what="every phase's span",
+    )
+    by_channel = {t["attributes"]["ragsite.channel"]: t for t in _turns(receiver)}
+    assert by_channel.keys() == {"http-stream", "websocket"}
+    for turn in by_channel.values():
+        assert turn["service"] == "ragsite-test"
+        assert turn["attributes"]["ragsite.conversation_id"]
+        phases = receiver.children(turn)
+        assert {p["trace_id"] for p in phases.values()} == {turn["trace_id"]}
+        retrieval = phases["retrieval"]["attributes"]
+        assert retrieval["ragsite.search.backend"] == "embedded"
+        assert retrieval["ragsite.search.mode"] == "text"
+        assert retrieval["ragsite.search.top"] == 5 and retrieval["ragsite.search.hits"] == 1
+        llm = phases["chat llama3.1"]["attributes"]
+        assert llm["gen_ai.operation.name"] == "chat"
+        assert llm["gen_ai.request.model"] == "llama3.1"
+        assert llm["gen_ai.usage.input_tokens"] > 0 and llm["gen_ai.usage.output_tokens"] > 0
+        assert llm["ragsite.time_to_first_token_ms"] > 0
+        assert llm["gen_ai.response.finish_reasons"] == ("stop",)
+        for span in (turn, *phases.values()):  # no text of the question in any attribute
+            assert not any("zebra" in str(v).lower() for v in span["attributes"].values())
+
+    await eventually(
+        lambda: (
+            {"ragsite.chat.time_to_first_token", "gen_ai.client.token.usage"}
+            <= receiver.metrics.keys()
+        ),
+        seconds=20,
+        what="the chat metrics",
+    )
+    token_types = {
+        p["attributes"]["gen_ai.token.type"] for p in receiver.metrics["gen_ai.client.token.usage"]
+    }
+    assert token_types == {"input", "output"}
+
+
+async def test_a_failed_turn_is_an_error_span_and_counted(traced_server, receiver, fake_openai):
+    from tests.fakes import rate_limit
+
+    fake_openai.enqueue(rate_limit(retry_after_ms=1000))
+    ask = {"messages": [{"role": "user", "content": QUESTION}]}
+    async with aiohttp.ClientSession(f"http://{traced_server}") as http:
+        async with http.post("/chat", json=ask) as response:
+            assert response.status == 429
+    await eventually(lambda: len(_turns(receiver)) == 1, seconds=20, what="the turn span")
+    (turn,) = _turns(receiver)
+    assert turn["status"] == 2  # STATUS_CODE_ERROR
+    assert turn["attributes"]["error.type"] == "rate_limited"
+    await eventually(
+        lambda: any(
+            p["attributes"].get("error.type") == "rate_limited"
+            for p in receiver.metrics.get("ragsite.chat.errors", [])
+        ),
+        seconds=20,
+        what="the error counted",
+    )
+
+
+def test_an_index_sync_task_is_a_span(tmp_path, otel_env, receiver):
+    script = (
+        "from django.core.management import call_command\n"
+        "call_command('migrate', verbosity=0)\n"
+        "from knowledge.models import Document\n"
+        "doc = Document.objects.create(title='Leave', body='Five days carry over.')\n"
+        "from core import telemetry\n"
+        "telemetry.configure()\n"
+        "from knowledge.tasks import sync_document\n"
+        "sync_document.call(doc.pk)\n"
+        "telemetry.shutdown()\n"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
+        cwd=ROOT,
+        env=otel_env,
+        check=True,
+        timeout=120,
+    )
+    syncs = [s for s in receiver.spans if s["name"] == "index sync"]
+    assert len(syncs) == 1
+    assert syncs[0]["attributes"]["ragsite.index.outcome"].startswith("indexed")
+
+
+def test_azure_monitor_without_its_package_stops_start_up_saying_so(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from core import telemetry
+
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=00000000")
+    monkeypatch.setattr(telemetry, "_configured", False)
+    monkeypatch.setitem(sys.modules, "azure.monitor.opentelemetry", None)
+    with pytest.raises(ImproperlyConfigured, match="azure-monitor-opentelemetry"):
+        telemetry.configure()
+
+
+def test_off_by_default(monkeypatch):
+    from core import telemetry
+
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("APPLICATIONINSIGHTS_CONNECTION_STRING", raising=False)
+    assert telemetry.configure() is None
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert telemetry.wanted() is None
