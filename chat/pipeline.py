@@ -83,7 +83,7 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
     try:
         return await _prepare(request, user, session_key, access, started, traced)
     except AnswerError as exc:
-        kind = getattr(exc, "kind", None) or error_kind(exc.status)
+        kind = exc.kind or error_kind(exc.status)
         log_failed_start(kind, started)
         traced.failed_before_answer(kind)
         raise
@@ -362,9 +362,9 @@ async def stream(turn: Turn) -> AsyncGenerator[dict, None]:
         turn.timings["total_ms"] = round((time.perf_counter() - turn.started) * 1000, 1)
         # Shielded: a cancelled stream must still record what the user already saw.
         turn.recorded = True
-        state["reasoning"] = "".join(thinking)
-        if state["reasoning"] or turn.usage.get("reasoning_tokens"):
-            turn.thoughts.append(_reasoning_thought(turn, state["reasoning"]))
+        state["reasoning"] = reasoning = "".join(thinking)
+        if reasoning or turn.usage.get("reasoning_tokens"):
+            turn.thoughts.append(_reasoning_thought(turn, reasoning))
         try:
             with turn.trace.phase("store answer"):
                 await asyncio.shield(_save_answer(turn, answer, state))

@@ -28,7 +28,8 @@ application = Lifespan(
             {
                 "http": BodyLimit(Router(django_asgi, ChatAPIHandler()), chat_api_paths),
                 "websocket": SameOriginValidator(
-                    AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                    # types-channels wants its own URLPattern subclass; path() makes Django's.
+                    AuthMiddlewareStack(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]
                 ),
             }
         )

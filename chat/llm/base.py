@@ -15,6 +15,7 @@ class AnswerError(Exception):
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.kind: str | None = None  # a finer label than the status, where one is known
 
 
 @dataclass
