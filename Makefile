@@ -8,7 +8,7 @@ PORT ?= 8000
 
 WORKERS ?= 2
 
-.PHONY: help install install-runtime lock migrate run serve worker test test-long mutate lint format bench clean
+.PHONY: help install install-runtime lock migrate azurite run serve worker test test-long mutate lint format bench clean
 
 help:
 	@echo "make run    serve the app on the embedded default with the sample knowledge base"
@@ -46,6 +46,17 @@ install-runtime: $(VENV)/.runtime
 migrate: install-runtime
 	$(BIN)/python manage.py migrate --noinput
 
+# Azurite (the Azure Storage emulator) for the Blob Storage tests, into .ci/azurite with npm.
+# Without Node.js/npm the tests that need it skip (and fail under CI=true).
+AZURITE := .ci/azurite/node_modules/.bin/azurite-blob
+$(AZURITE): .ci/azurite/package.json .ci/azurite/package-lock.json
+	cd .ci/azurite && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+azurite:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(AZURITE); \
+	else echo "npm not found: the Azure Blob Storage tests will skip"; fi
+
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
@@ -74,11 +85,11 @@ lock: install
 		--generate-hashes --index-url https://pypi.org/simple --custom-compile-command "make lock" \
 		$(LOCK_ARGS) -o requirements.lock
 
-test: install
+test: install azurite
 	scripts/test.sh $(PYTEST_ARGS)
 
 # The same suite with the property-based tests at full length (hundreds of examples each).
-test-long: install
+test-long: install azurite
 	RAGSITE_TEST_LONG=1 scripts/test.sh $(PYTEST_ARGS)
 
 # Mutation testing (not part of make test): MODULES="knowledge/access.py chat/limits.py" for a few.

@@ -13,11 +13,13 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts import bearer
 from chat import pipeline
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
 from chat.protocol import ProtocolError, encode, parse_body, parse_request
 from core import log_context
+from core.client_address import request_client_address
 from core.db import release_db
 from core.outage import MESSAGE, is_outage
 from core.responses import csrf_failure, json_error, private
@@ -25,6 +27,12 @@ from knowledge.access import access_for_sync
 
 log = logging.getLogger(__name__)
 SOMETHING_WENT_WRONG = "Something went wrong while answering. Please try again."
+
+
+def unauthorized(exc: bearer.InvalidCredential) -> JsonResponse:
+    response = json_error(exc.description, 401)
+    response["WWW-Authenticate"] = exc.www_authenticate
+    return response
 
 
 def _read_body(request) -> bytes:
@@ -56,9 +64,11 @@ def _identify(request):
 
 
 def _session(request):
-    return import_module(settings.SESSION_ENGINE).SessionStore(
-        request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    )
+    return _session_of(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+
+
+def _session_of(session_key: str | None):
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key)
 
 
 def _start_browser_session(request) -> None:
@@ -99,11 +109,19 @@ def _with_session_cookie(request, response):
 
 
 async def _caller(request):
-    """(user, access) of the request; programs without a session cookie cost no database call."""
+    """(user, access, by_bearer) of the request. A bearer credential decides alone (cookies are
+    ignored) and is looked up in a cache (accounts/bearer.py); programs without a session cookie
+    cost no database call."""
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        identity = await bearer.authenticate(authorization)
+        request.session = _session_of(None)
+        return identity.user, identity.access, True
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
         request.session = _session(request)
-        return AnonymousUser(), None
-    return await sync_to_async(_identify, thread_sensitive=False)(request)
+        return AnonymousUser(), None, False
+    user, access = await sync_to_async(_identify, thread_sensitive=False)(request)
+    return user, access, False
 
 
 def _json_content_type(request) -> bool:
@@ -127,17 +145,22 @@ async def _start_turn(request):
             "Send the chat request as JSON (Content-Type: application/json).", 415
         )
     try:
-        user, access = await _caller(request)
+        user, access, by_bearer = await _caller(request)
+    except bearer.InvalidCredential as exc:
+        return None, unauthorized(exc)
     except Exception as exc:
         if not is_outage(exc):
             raise
         return None, json_error(MESSAGE, 503, retry_after=5)
-    if user.is_authenticated and csrf_failure(request) is not None:
+    # A bearer credential is no ambient authority: a browser never adds it on its own.
+    if user.is_authenticated and not by_bearer and csrf_failure(request) is not None:
         return None, json_error("CSRF check failed: reload the page and try again.", 403)
     if not user.is_authenticated and not settings.CHAT_ALLOW_ANONYMOUS:
-        return None, json_error("Please log in to chat.", 401)
+        response = json_error("Please log in to chat.", 401)
+        response["WWW-Authenticate"] = 'Bearer realm="ragsite"'
+        return None, response
     try:
-        slot = await admit(user, request.META.get("REMOTE_ADDR"))
+        slot = await admit(user, request_client_address(request))
     except LimitExceeded as exc:
         return None, json_error(exc.message, 429, exc.retry_after)
     handed_over = False

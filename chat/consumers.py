@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 
+from accounts import bearer
 from chat import pipeline, revocation
 from chat.limits import LimitExceeded, admit
 from chat.llm.base import AnswerError
@@ -27,6 +28,7 @@ from chat.mirror import Mirror, group_name
 from chat.models import Conversation
 from chat.protocol import ProtocolError, decode, encode_text, parse_request
 from core import log_context
+from core.client_address import scope_client_address
 from core.outage import MESSAGE, is_outage
 
 log = logging.getLogger(__name__)
@@ -156,6 +158,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         authenticates the user) or has been told the database is unavailable."""
         if self.user_id is None:
             return self.scope.get("user")  # anonymous: nothing that could be revoked
+        if self.scope.get("bearer"):
+            return await self._bearer_user()
         try:
             user = await revocation.current_user(self.session_key, self.user_id)
         except Exception as exc:
@@ -169,6 +173,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return None
         self.scope["user"] = user
         return user
+
+    async def _bearer_user(self):
+        """The credential's user now (accounts/bearer.py, cached): the same check as the
+        handshake's, so a revoked or expired key stops at the next turn."""
+        try:
+            identity = await bearer.authenticate(self.scope["bearer"])
+        except bearer.InvalidCredential:
+            await self._end()
+            return None
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("database unavailable: %r", exc)
+            await self.send_json({"error": MESSAGE})
+            return None
+        self.scope["user"], self.scope["access"] = identity.user, identity.access
+        return identity.user
 
     async def _end(self) -> None:
         """The session no longer authenticates this socket's user: stop and close."""
@@ -262,12 +283,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         session_state, cancelled, turn, mirror, slot = None, False, None, None, None
         error = None
         session = self.scope.get("session")
-        client = self.scope.get("client") or (None, None)
         log_context.bind(channel="websocket")
         try:
-            slot = await admit(self.scope.get("user"), client[0])
+            slot = await admit(self.scope.get("user"), scope_client_address(self.scope))
             turn = await pipeline.prepare(
-                request, self.scope.get("user"), session.session_key if session else None
+                request,
+                self.scope.get("user"),
+                session.session_key if session else None,
+                access=self.scope.get("access"),  # a bearer socket's, as checked this turn
             )
             turn.slot = slot
             slot.hold(turn)  # released with the slot: upstream closed, answer row written

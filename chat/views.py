@@ -17,6 +17,7 @@ from chat.models import Conversation, Feedback, Message
 from chat.pipeline import cited_documents, visible_context
 from chat.protocol import decode
 from chat.render import render_answer
+from core.client_address import request_client_address
 from core.responses import csrf_failure, json_error, private
 from knowledge.access import access_for, readable_documents
 
@@ -109,7 +110,7 @@ async def feedback(request):
     user = request.user = await request.auser()  # templates read request.user
     if user.is_authenticated and csrf_failure(request) is not None:
         return json_error("CSRF check failed: reload the page and try again.", 403)
-    refused = await _feedback_refused(user, request.META.get("REMOTE_ADDR"))
+    refused = await _feedback_refused(user, request_client_address(request))
     if refused is not None:
         return refused
     try:

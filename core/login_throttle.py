@@ -20,6 +20,8 @@ from django.http import HttpResponse
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 
+from core.client_address import request_client_address
+
 # Longer names fail the form's validation, so they never reach a password check.
 _USERNAME = UsernameField(max_length=254)
 _limiter = None
@@ -42,7 +44,7 @@ def account_key(raw: str) -> str:
 
 
 def _keys(request) -> list[tuple[str, str]]:
-    keys = [("login-ip", request.META.get("REMOTE_ADDR", "unknown"))]
+    keys = [("login-ip", request_client_address(request) or "unknown")]
     username = account_key(request.POST.get("username") or "")
     if username:
         keys.append(("login-user", username))

@@ -1,4 +1,5 @@
-"""Text out of uploaded files: .txt, .md, .html, .pdf (page by page) and .docx.
+"""Text out of uploaded files: .txt, .md, .html, .pdf (page by page), .docx, and through
+`knowledge.formats` .pptx (slide by slide), .xlsx (sheet by sheet), .csv and .json.
 
 Every failure is an ExtractionError whose message is written for the staff member who uploaded
 the file; callers show it as a form error or an `ingest` failure line, never a traceback.
@@ -18,7 +19,12 @@ from bs4 import BeautifulSoup, Tag
 from django.conf import settings
 from markdown_it import MarkdownIt
 
-from knowledge import sandbox
+from knowledge import document_intelligence, sandbox
+from knowledge.formats.archives import check_archive
+from knowledge.formats.errors import ExtractionError
+from knowledge.formats.records import read_csv, read_json
+from knowledge.formats.sheets import read_xlsx
+from knowledge.formats.slides import read_pptx
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,11 @@ SUPPORTED = {
     ".htm": "HTML",
     ".pdf": "PDF",
     ".docx": "Word (DOCX)",
+    ".pptx": "PowerPoint (PPTX)",
+    ".xlsx": "Excel (XLSX)",
+    ".csv": "CSV",
+    ".json": "JSON",
+    **document_intelligence.IMAGES,
 }
 # A DOCX is a zip: refuse one that would inflate past this, whatever its packed size.
 DOCX_MAX_UNPACKED_BYTES = 200 * 1024 * 1024
@@ -40,11 +51,13 @@ _INVISIBLE_TAGS = [
 
 
 # Imported by the sandbox's fork server once, instead of by every child that reads a file.
-_PARSER_MODULES = ("docx", "pypdf", "lxml.etree")
+_PARSER_MODULES = (
+    "docx", "pypdf", "lxml.etree", "pptx", "openpyxl", "charset_normalizer",
+)  # fmt: skip
 
 
-class ExtractionError(ValueError):
-    pass
+class NoText(ExtractionError):
+    """The file holds no text a parser could find (a PDF of scanned pages, for example)."""
 
 
 def supported_list() -> str:
@@ -57,20 +70,50 @@ def extract(name: str, data: bytes) -> list[dict]:
 
 
 def extract_with_title(name: str, data: bytes) -> tuple[list[dict], str]:
-    """The segments and the document's title (see guess_title), read within the budget."""
+    """The segments and the document's title (see guess_title), read within the budget.
+
+    Images, and PDFs without a text layer (scanned), go through Document Intelligence when it
+    is configured (every PDF with DOCUMENT_INTELLIGENCE_FOR_PDF); its Markdown is then read in
+    the sandbox like any file."""
     _check(name, data)
     limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
     if len(data) > limit:
         raise ExtractionError(
             f"The file is {len(data) / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB."
         )
+    ext = PurePath(name).suffix.lower()
+    if ext in document_intelligence.IMAGES or (
+        ext == ".pdf" and settings.DOCUMENT_INTELLIGENCE_FOR_PDF
+    ):
+        return _through_layout(name, data)
+    try:
+        return _in_sandbox(parse, name, data)
+    except NoText:
+        if ext == ".pdf" and document_intelligence.configured():
+            return _through_layout(name, data)
+        raise
+
+
+def _through_layout(name: str, data: bytes) -> tuple[list[dict], str]:
+    ext = PurePath(name).suffix.lower()
+    if ext in document_intelligence.IMAGES:
+        document_intelligence.check_image(ext, data)
+    elif not data.lstrip().startswith(b"%PDF-"):
+        raise ExtractionError(_NOT_PDF)
+    if not document_intelligence.configured():
+        raise ExtractionError(document_intelligence.NOT_CONFIGURED.format(what="images"))
+    pages = document_intelligence.analyze(data)
+    return _in_sandbox(parse_layout, name, pages)
+
+
+def _in_sandbox(func, *args) -> tuple[list[dict], str]:
     budget = sandbox.Budget(
         cpu_seconds=settings.EXTRACT_CPU_SECONDS,
         memory_mb=settings.EXTRACT_MEMORY_MB,
         timeout_seconds=settings.EXTRACT_TIMEOUT_SECONDS,
     )
     try:
-        return sandbox.run(parse, name, data, budget=budget, preload=_PARSER_MODULES)
+        return sandbox.run(func, *args, budget=budget, preload=_PARSER_MODULES)
     except ExtractionError:
         raise
     except sandbox.BudgetExceeded as exc:
@@ -89,7 +132,7 @@ def extract_with_title(name: str, data: bytes) -> tuple[list[dict], str]:
             "It may be damaged or built to overload the reader; split it or save it again."
         ) from exc
     except Exception as exc:  # the reader crashed or could not start: still one clear error
-        log.warning("extracting %r failed: %r", name, exc)
+        log.warning("extracting %r failed: %r", args[0], exc)
         raise ExtractionError(
             "The file could not be read: the reader stopped on it (it may be damaged, or need "
             f"more than {budget.memory_mb} MB of memory)."
@@ -101,8 +144,17 @@ def parse(name: str, data: bytes) -> tuple[list[dict], str]:
 
     Runs in the sandbox's child process; call `extract` instead, which bounds its cost.
     """
+    return _guarded(read, name, data)
+
+
+def parse_layout(name: str, pages: list[str]) -> tuple[list[dict], str]:
+    """`parse` for Document Intelligence's Markdown pages (see `_layout_pages`)."""
+    return _guarded(_layout_pages, name, pages)
+
+
+def _guarded(reader, name: str, content) -> tuple[list[dict], str]:
     try:
-        return read(name, data)
+        return reader(name, content)
     except ExtractionError:
         raise
     except RecursionError as exc:
@@ -129,15 +181,42 @@ def read(name: str, data: bytes) -> tuple[list[dict], str]:
         ".md": _markdown,
         ".markdown": _markdown,
         ".txt": _plain,
+        ".pptx": read_pptx,
+        ".xlsx": read_xlsx,
+        ".csv": read_csv,
+        ".json": read_json,
+        **dict.fromkeys(document_intelligence.IMAGES, _image),
     }[ext]
     raw, meta_title = handler(data)
+    return _kept(name, raw, meta_title)
+
+
+def _kept(name: str, raw: list[dict], meta_title: str) -> tuple[list[dict], str]:
+    ext = PurePath(name).suffix.lower()
     segments = [s for s in raw if s["text"].strip()]
     if not segments:
-        raise ExtractionError(
+        raise NoText(
             f"No text could be extracted from this {SUPPORTED[ext]} file"
-            + (" (is it a scanned image without a text layer?)." if ext == ".pdf" else ".")
+            + (
+                " (is it a scanned image without a text layer? Scanned pages are read when "
+                "Azure AI Document Intelligence is configured)."
+                if ext == ".pdf"
+                else "."
+            )
         )
     return segments, _choose_title(name, meta_title, segments)
+
+
+def _layout_pages(name: str, pages: list[str]) -> tuple[list[dict], str]:
+    """Each page's Markdown as visible text (tables by cell, comments such as the layout
+    model's page markers dropped), labelled `page=N`; the first heading is the title."""
+    segments, title = [], ""
+    for number, markdown in enumerate(pages, start=1):
+        sections = _html(_render_markdown(markdown))[0]
+        title = title or next((s["label"] for s in sections if s["label"]), "")
+        text = "".join(section["text"] for section in sections)
+        segments.append({"label": f"page={number}", "text": text})
+    return _kept(name, segments, title)
 
 
 def _kind(name: str) -> str:
@@ -176,8 +255,16 @@ def _refuse_binary(data: bytes) -> None:
 
 def _markdown(data: bytes) -> tuple[list[dict], str]:
     _refuse_binary(data)
-    html = MarkdownIt("commonmark").enable("table").render(_decode(data))
-    return _html(html)[0], ""
+    return _html(_render_markdown(_decode(data)))[0], ""
+
+
+def _render_markdown(text: str) -> str:
+    return MarkdownIt("commonmark").enable("table").render(text)
+
+
+def _image(data: bytes) -> tuple[list[dict], str]:
+    # Only Document Intelligence reads images (see extract_with_title); here, just say so.
+    raise ExtractionError(document_intelligence.NOT_CONFIGURED.format(what="images"))
 
 
 def _html_bytes(data: bytes) -> tuple[list[dict], str]:
@@ -242,7 +329,7 @@ def _pdf(data: bytes) -> tuple[list[dict], str]:
     from pypdf.errors import DependencyError, DeprecationError, PdfReadError, PyPdfError
 
     if not data.lstrip().startswith(b"%PDF-"):
-        raise ExtractionError("This is not a PDF file (it does not start with the PDF header).")
+        raise ExtractionError(_NOT_PDF)
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -283,6 +370,7 @@ def _pdf_title(reader) -> str:
         return ""
 
 
+_NOT_PDF = "This is not a PDF file (it does not start with the PDF header)."
 _ENCRYPTED = "The PDF is password-protected. Remove the password and upload it again."
 
 
@@ -290,20 +378,13 @@ def _docx(data: bytes) -> tuple[list[dict], str]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-            if "word/document.xml" not in archive.namelist():
-                raise ExtractionError("This is not a Word document (no word/document.xml inside).")
-    except ExtractionError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
-        raise ExtractionError("The DOCX file is damaged or not a DOCX file.") from exc
-    if unpacked > DOCX_MAX_UNPACKED_BYTES:
-        raise ExtractionError(
-            f"The DOCX file would unpack to {unpacked / 1048576:.0f} MB, which is more than the "
-            f"{DOCX_MAX_UNPACKED_BYTES / 1048576:.0f} MB allowed."
-        )
+    check_archive(
+        data,
+        kind="DOCX",
+        what="a Word document",
+        required="word/document.xml",
+        max_unpacked=DOCX_MAX_UNPACKED_BYTES,
+    )
     try:
         document = docx.Document(io.BytesIO(data))
         return _docx_segments(document), _docx_title(document)

@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from knowledge.anchors import cite, describe
+
 
 def citation_for(pk: int, title: str, source_name: str, file_name: str | None) -> str:
     """How answers cite a document: its file name, or its title for typed-in text."""
@@ -67,7 +69,8 @@ class Document(models.Model):
         help_text="Who may read it. None: everyone (anonymous visitors too, if the site allows).",
     )
     published = models.BooleanField(default=True)
-    # [{"label": "page=2" | section title | "", "text": "..."}], the file's text as extracted.
+    # [{"label": "page=2" | "slide=3" | "sheet=Name" | section title | "", "text": "..."}]: the
+    # file's text as extracted (see knowledge.anchors).
     extracted = models.JSONField(default=list, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -167,5 +170,8 @@ class Chunk(models.Model):
 
     @property
     def citation(self) -> str:
-        name = self.document.citation_name
-        return f"{name}#{self.label}" if self.label.startswith("page=") else name
+        return cite(self.document.citation_name, self.label)
+
+    @property
+    def label_display(self) -> str:
+        return describe(self.label)

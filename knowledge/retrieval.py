@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 
 from core.db import release_db
 from knowledge.access import ReadableRow, readable_documents
+from knowledge.anchors import cite
 from knowledge.search.base import SearchHit, SearchQuery
 
 # The index's own filter already leaves out what the caller may not read, so the rows drop a hit
@@ -36,9 +37,7 @@ def keep_readable(query: SearchQuery, hits: list[SearchHit], rows: dict[int, Rea
             continue
         if query.collection and row.collection != query.collection:
             continue
-        citation = row.citation
-        if hit.label.startswith("page="):
-            citation = f"{citation}#{hit.label}"
+        citation = cite(row.citation, hit.label)
         kept.append(replace(hit, title=row.title, citation=citation, collection=row.collection))
         if len(kept) == query.top:
             break

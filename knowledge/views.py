@@ -2,6 +2,7 @@
 
 from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
 
 from core.responses import private
 from knowledge.access import access_for, can_read
@@ -27,10 +28,19 @@ async def source(request, document_id: int):
     except ValueError:
         highlight = None
     chunks = [c async for c in doc.chunks.order_by("ordinal")]
+    cited = next((c for c in chunks if c.ordinal == highlight), None)
+    # A browser's PDF viewer opens at #page=N; other originals open (or download) whole.
+    anchor = f"#{cited.label}" if cited and cited.label.startswith("page=") else ""
+    original_url = reverse("knowledge:original", args=[doc.pk]) + anchor if doc.file else ""
     return private(
         render(
             request,
             "knowledge/source.html",
-            {"document": doc, "chunks": chunks, "highlight": highlight},
+            {
+                "document": doc,
+                "chunks": chunks,
+                "highlight": highlight,
+                "original_url": original_url,
+            },
         )
     )

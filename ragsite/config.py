@@ -7,15 +7,28 @@ bad deployment stops at start-up instead of failing at the first request.
 from __future__ import annotations
 
 import builtins
+import ipaddress
 import re
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
 _RATE = re.compile(r"^\s*\d+\s*(/|\s+per\s+)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
 _INSECURE_DEV_KEY = "django-insecure-ragsite-dev-only-key-never-use-in-production"
+_SIGNATURE_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+)
 
 
 class Config:
@@ -69,6 +82,34 @@ class Config:
         self, name: builtins.str, default: builtins.list[builtins.str]
     ) -> builtins.list[builtins.str]:
         return [item for item in self.env.list(name, default=default) if item]
+
+    def networks(self, name: builtins.str) -> builtins.list[builtins.str]:
+        """IP addresses or networks (`10.0.0.0/8`, `2001:db8::/32`), comma-separated."""
+        entries = self.list(name, [])
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                self._fail(name, f"{entry!r} is not an IP address or network")
+        return [entry.strip() for entry in entries]
+
+    def origin(self, name: builtins.str, url: builtins.str) -> builtins.str:
+        """The scheme, host and port of a URL setting."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self._fail(name, f"must be an http(s) URL, got {url!r}")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def algorithms(
+        self, name: builtins.str, default: builtins.list[builtins.str]
+    ) -> builtins.list[builtins.str]:
+        """Token signature algorithms: asymmetric ones only (never `none`, never HMAC, whose
+        key would be the provider's public key)."""
+        values = self.list(name, default)
+        for value in values:
+            if value not in _SIGNATURE_ALGORITHMS:
+                self._fail(name, f"{value!r} is not one of {', '.join(_SIGNATURE_ALGORITHMS)}")
+        return values
 
     def path(self, name: builtins.str, default: Path) -> Path:
         raw = self.env.str(name, default="")
@@ -192,3 +233,36 @@ class Config:
                 }
             }
         return {"default": {"BACKEND": "ragsite.channel_layers.InMemoryChannelLayer"}}
+
+    def originals_storage(self) -> dict:
+        """STORAGES["default"]: Azure Blob Storage when an account URL or a connection string
+        is set (keyless with the URL alone), else the local MEDIA_ROOT."""
+        url = self.str("AZURE_STORAGE_ACCOUNT_URL", "").strip()
+        connection = self.str("AZURE_STORAGE_CONNECTION_STRING", "").strip()
+        container = self.str("AZURE_STORAGE_CONTAINER", "originals").strip()
+        if not (url or connection):
+            return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+        if url and connection:
+            self._fail(
+                "AZURE_STORAGE_ACCOUNT_URL",
+                "set it or AZURE_STORAGE_CONNECTION_STRING, not both",
+            )
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?", container):
+            self._fail("AZURE_STORAGE_CONTAINER", f"not a valid container name: {container!r}")
+        options = {"azure_container": container, "overwrite_files": False}
+        if connection:
+            options["connection_string"] = connection
+        else:
+            match = re.fullmatch(r"(https?)://([a-z0-9]{3,24})\.blob\.([a-z0-9.-]+?)/?", url)
+            if not match:
+                self._fail(
+                    "AZURE_STORAGE_ACCOUNT_URL",
+                    f"expected https://<account>.blob.core.windows.net, got {url!r}",
+                )
+            scheme, account, suffix = match.groups()
+            options |= {
+                "account_name": account,
+                "endpoint_suffix": suffix,
+                "azure_ssl": scheme == "https",
+            }
+        return {"BACKEND": "knowledge.blob_storage.KeylessAzureStorage", "OPTIONS": options}

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     # knowledge before django_tasks_db: its db_worker (which waits out database outages)
     # takes the place of the stock one.
     "knowledge",
+    "accounts",
     "chat",
     "django_tasks_db",
     "channels",
@@ -90,6 +91,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.oidc.sign_in_context",
             ],
         },
     },
@@ -120,6 +122,41 @@ LOGIN_MAX_FAILURES = cfg.int("LOGIN_MAX_FAILURES", 5, minimum=0)
 LOGIN_FAILURE_WINDOW = cfg.int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
 LOGIN_REDIRECT_URL = "chat:page"
 LOGOUT_REDIRECT_URL = "chat:page"
+# Bearer credentials (accounts/bearer.py): look-ups are cached this long per process, so a
+# revocation elsewhere applies within it.
+API_KEY_CACHE_SECONDS = cfg.float("API_KEY_CACHE_SECONDS", 5.0, minimum=0)
+# Sign-in with OpenID Connect (accounts/oidc.py), on when a discovery URL is set; the same
+# provider's access tokens for OIDC_API_AUDIENCE act as bearer credentials (accounts/jwt_bearer.py).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.oidc.ProviderBackend",
+]
+OIDC_DISCOVERY_URL = cfg.str("OIDC_DISCOVERY_URL", "")
+OIDC_ENABLED = bool(OIDC_DISCOVERY_URL)
+OIDC_CLIENT_ID = cfg.str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = cfg.str("OIDC_CLIENT_SECRET", "")
+if OIDC_ENABLED and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    cfg.fail("OIDC_CLIENT_ID", "and OIDC_CLIENT_SECRET must be set with OIDC_DISCOVERY_URL")
+OIDC_PROVIDER_NAME = cfg.str("OIDC_PROVIDER_NAME", "Microsoft Entra ID")
+OIDC_RP_SCOPES = cfg.str("OIDC_SCOPES", "openid profile email")
+OIDC_GROUP_CLAIMS = cfg.list("OIDC_GROUP_CLAIMS", ["groups", "roles"])
+OIDC_STAFF_CLAIM = cfg.str("OIDC_STAFF_CLAIM", "")
+OIDC_USERNAME_CLAIM = cfg.str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_API_AUDIENCE = cfg.str("OIDC_API_AUDIENCE", "")
+OIDC_ALGORITHMS = cfg.algorithms("OIDC_ALGORITHMS", ["RS256"])
+OIDC_KEYS_REFRESH_COOLDOWN_SECONDS = cfg.float("OIDC_KEYS_REFRESH_COOLDOWN_SECONDS", 30, minimum=0)
+OIDC_LEEWAY_SECONDS = 60  # clock skew allowed between the provider and this host
+# mozilla-django-oidc's own settings: PKCE on, our views, our callback URL.
+OIDC_USE_PKCE = True
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:oidc_callback"
+OIDC_TIMEOUT = 10
+if OIDC_ENABLED:
+    # Signing out posts a form here that redirects to the provider's end-session endpoint, and
+    # browsers apply form-action to a form's redirects too.
+    SECURE_CSP["form-action"].append(cfg.origin("OIDC_DISCOVERY_URL", OIDC_DISCOVERY_URL))
+# Proxies whose X-Forwarded-For is believed (accounts/client_address.py): addresses or networks.
+TRUSTED_PROXIES = cfg.networks("TRUSTED_PROXIES")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = cfg.str("TIME_ZONE", "UTC")
@@ -134,8 +171,10 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 # served with far-future caching, and gzip/brotli copies made once at collect time.
 STATIC_COLLECTED = cfg.bool("DJANGO_STATIC_COLLECTED", False)
 SERVESTATIC_USE_FINDERS = not STATIC_COLLECTED
+# Uploaded originals: local disk (MEDIA_ROOT), or Azure Blob Storage with AZURE_STORAGE_ACCOUNT_URL
+# (keyless) or AZURE_STORAGE_CONNECTION_STRING, in AZURE_STORAGE_CONTAINER.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": cfg.originals_storage(),
     "staticfiles": {
         "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
         if STATIC_COLLECTED
@@ -157,6 +196,19 @@ KNOWLEDGE_MAX_UPLOAD_BYTES = cfg.int("KNOWLEDGE_MAX_UPLOAD_MB", 20, minimum=1) *
 EXTRACT_CPU_SECONDS = cfg.int("EXTRACT_CPU_SECONDS", 30, minimum=1)
 EXTRACT_MEMORY_MB = cfg.int("EXTRACT_MEMORY_MB", 1024, minimum=64)
 EXTRACT_TIMEOUT_SECONDS = cfg.int("EXTRACT_TIMEOUT_SECONDS", 60, minimum=1)
+# Images and scanned PDFs are read by Azure AI Document Intelligence's layout model when an
+# endpoint is set (keyless through azure-identity unless a key is given); without one they are
+# refused with a message saying so. DOCUMENT_INTELLIGENCE_FOR_PDF sends every PDF there.
+DOCUMENT_INTELLIGENCE_ENDPOINT = cfg.str("DOCUMENT_INTELLIGENCE_ENDPOINT", "")
+DOCUMENT_INTELLIGENCE_KEY = cfg.str("DOCUMENT_INTELLIGENCE_KEY", "")
+DOCUMENT_INTELLIGENCE_FOR_PDF = cfg.bool("DOCUMENT_INTELLIGENCE_FOR_PDF", False)
+DOCUMENT_INTELLIGENCE_TIMEOUT_SECONDS = cfg.int(
+    "DOCUMENT_INTELLIGENCE_TIMEOUT_SECONDS", 300, minimum=1
+)
+if DOCUMENT_INTELLIGENCE_FOR_PDF and not DOCUMENT_INTELLIGENCE_ENDPOINT:
+    cfg.fail(
+        "DOCUMENT_INTELLIGENCE_ENDPOINT", "must be set when DOCUMENT_INTELLIGENCE_FOR_PDF=true"
+    )
 CHUNK_TARGET_CHARS = cfg.int("CHUNK_TARGET_CHARS", 1000, minimum=200)
 CHUNK_MAX_TOKENS = cfg.int("CHUNK_MAX_TOKENS", 500, minimum=50)
 CHUNK_OVERLAP_RATIO = 0.10

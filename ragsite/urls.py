@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from accounts.oidc import SignOutView
 from core.login_throttle import throttled
 from ragsite import health
 
@@ -15,7 +16,8 @@ urlpatterns = [
     path("admin/login/", throttled(admin.site.login)),
     path("admin/", admin.site.urls),
     path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", SignOutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
     path("", include("knowledge.urls")),
     path("", include("chat.urls")),
 ]

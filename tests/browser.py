@@ -36,7 +36,8 @@ DEMO_PASSWORD = "ragsite-demo"
 # Environment variables ragsite's settings read; the test server gets none of the caller's.
 OWN_SETTINGS = (
     "DJANGO_", "RAGSITE_", "DATABASE_", "REDIS_", "CHAT_", "SEARCH_", "INDEX_", "CHUNK_",
-    "KNOWLEDGE_", "TOKEN_", "OPENAI_", "AZURE_", "LLM_", "EMBEDDING",
+    "KNOWLEDGE_", "TOKEN_", "OPENAI_", "AZURE_", "LLM_", "EMBEDDING", "OIDC_", "API_KEY_",
+    "TRUSTED_PROXIES",
 )  # fmt: skip
 
 # A document written by an attacker: its title and text try to run script in every place the
@@ -150,13 +151,14 @@ def _wait_until_up(server: LiveServer, timeout: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def live_server(data_dir: Path, **settings: str):
-    """Migrate, seed the demo (users + sample_kb), index, then serve with uvicorn (with
-    `settings` as environment variables on top of the offline defaults)."""
+def live_server(data_dir: Path, setup: str = HOSTILE_DOCUMENT, **settings: str):
+    """Migrate, seed the demo (users + sample_kb), run `setup` in `manage.py shell`, index,
+    then serve with uvicorn (with `settings` as environment variables on top of the offline
+    defaults)."""
     env = _server_env(data_dir) | settings
     _manage(env, "migrate", "--noinput", "-v", "0")
     _manage(env, "seed_demo")
-    _manage(env, "shell", "-c", HOSTILE_DOCUMENT)
+    _manage(env, "shell", "-c", setup)
     _manage(env, "sync_index", "-v", "0")
     port = free_port()
     log_path = data_dir / "uvicorn.log"

@@ -10,6 +10,7 @@ from tests.fakes import (  # noqa: F401  (fixtures)
     fake_search,
     fake_search_factory,
 )
+from tests.oidc_helpers import fake_idp  # noqa: F401  (fixture)
 
 
 @pytest.fixture(autouse=True)

@@ -99,3 +99,93 @@ def many_tags_html(count: int) -> bytes:
 def nested_list_markdown(count: int) -> bytes:
     """Markdown whose HTML is mostly tags: one short list item per line."""
     return b"# Lists\n\nThe canteen opens at noon.\n\n" + b"- a\n" * count
+
+
+def pptx_bytes(slides: list[dict], title: str = "") -> bytes:
+    """A deck: each slide {"title", "body", "notes", "table": [[...]], "hidden": bool,
+    "hidden_box": str}."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    deck.core_properties.title = title
+    for spec in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = spec.get("title", "")
+        slide.placeholders[1].text = spec.get("body", "")
+        if spec.get("notes"):
+            slide.notes_slide.notes_text_frame.text = spec["notes"]
+        if spec.get("table"):
+            rows = spec["table"]
+            shape = slide.shapes.add_table(
+                len(rows), len(rows[0]), Inches(1), Inches(4), Inches(6), Inches(1)
+            )
+            for r, row in enumerate(rows):
+                for c, text in enumerate(row):
+                    shape.table.cell(r, c).text = text
+        if spec.get("hidden_box"):
+            box = slide.shapes.add_textbox(Inches(1), Inches(6), Inches(4), Inches(1))
+            box.text_frame.text = spec["hidden_box"]
+            box.element.xpath("./p:nvSpPr/p:cNvPr")[0].set("hidden", "1")
+        if spec.get("hidden"):
+            slide.element.set("show", "0")
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def xlsx_bytes(sheets: dict[str, list[list]], *, formulas=(), hidden_sheets=(), hidden_rows=(),
+               hidden_columns=(), title: str = "") -> bytes:  # fmt: skip
+    """A workbook written by XlsxWriter, which, unlike openpyxl, stores a formula's cached value:
+    `formulas` are (sheet, "B4", "=SUM(B2:B3)", cached value); `hidden_rows` and
+    `hidden_columns` are (sheet, 1-based number)."""
+    import xlsxwriter
+
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    book.set_properties({"title": title})
+    for name, rows in sheets.items():
+        sheet = book.add_worksheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if value is not None:
+                    sheet.write(r, c, value)
+        for where, cell, formula, cached in formulas:
+            if where == name:
+                sheet.write_formula(cell, formula, None, cached)
+        for where, number in hidden_rows:
+            if where == name:
+                sheet.set_row(number - 1, None, None, {"hidden": True})
+        for where, number in hidden_columns:
+            if where == name:
+                sheet.set_column(number - 1, number - 1, None, None, {"hidden": True})
+        if name in hidden_sheets:
+            sheet.hide()
+    book.close()
+    return out.getvalue()
+
+
+def with_zip_member(data: bytes, name: str, content: bytes) -> bytes:
+    """A copy of a zip-based file with one more member (a macro project, for example)."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as original,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for info in original.infolist():
+            archive.writestr(info, original.read(info.filename))
+        archive.writestr(name, content)
+    return out.getvalue()
+
+
+def zip_bomb(required: str, unpacked_mb: int) -> bytes:
+    """A small zip holding `required` and one member that inflates to `unpacked_mb` MB."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr(required, "<x/>")
+        with archive.open("bomb.xml", "w") as member:
+            block = b"\0" * (1024 * 1024)
+            for _ in range(unpacked_mb):
+                member.write(block)
+    return out.getvalue()

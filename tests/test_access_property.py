@@ -9,6 +9,11 @@ shown; and every document they may read, and that the index already holds with a
 is found by its own unique word. The same for a collection override, and a collection the asker
 may read nothing in answers like a missing one.
 
+Programs ask too: with each user's API key (revoked now and then; a forged key for anyone
+else), and with the identity provider's access tokens carrying random group and role claims for
+a few subjects (valid, or expired, forged, for another audience or tenant). A key reads exactly
+what its user may, a token what its mapped claims grant; a bad credential is refused outright.
+
 The default run is short; RAGSITE_TEST_LONG=1 (make test-long) runs at least 200 examples.
 """
 
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
 from django.core.management import call_command
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -34,17 +40,24 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from accounts import api_keys, bearer
+from accounts.models import GroupMapping
 from chat.models import Conversation
 from knowledge.models import Collection, Document
 from tests.asgi_client import server_loop
+from tests.bearer_helpers import ws_open
 from tests.chat_helpers import ws_connect
+from tests.fakes.oidc_provider import OTHER_TENANT, SigningKey
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LONG = os.environ.get("RAGSITE_TEST_LONG") == "1"
 GROUPS = ("red", "green", "blue")
 COLLECTIONS = ("alpha", "beta")
-CHANNELS = ("chat", "stream", "websocket", "search")
+CHANNELS = ("chat", "stream", "websocket", "search", "key-chat", "key-stream", "key-websocket")
+TOKEN_CHANNELS = ("key-chat", "key-stream", "key-websocket")  # any bearer credential
+CLAIMS = ("claim-red", "claim-green", "claim-blue", "Ragsite.Admins")  # claim-blue is unmapped
+BAD_TOKENS = ("valid", "valid", "expired", "forged", "audience", "tenant")
 MAX_DOCUMENTS = 7
 MAX_USERS = 3
 
@@ -66,6 +79,8 @@ class Person:
     groups: set = field(default_factory=set)
     staff: bool = False
     active: bool = True
+    key: str = ""
+    key_revoked: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,7 @@ class AccessMachine(RuleBasedStateMachine):
 
     new_client = None  # set by the test: a client of the suite's kind
     django_settings = None
+    idp = None  # the fake identity provider
 
     def __init__(self):
         super().__init__()
@@ -101,6 +117,8 @@ class AccessMachine(RuleBasedStateMachine):
             for slug in COLLECTIONS
         }
         self.anonymous_allowed = True
+        for claim in ("claim-red", "claim-green"):
+            GroupMapping.objects.create(claim=claim, group=self.groups[claim.split("-")[1]])
 
     @initialize(allowed=st.booleans())
     def anonymous_chat(self, allowed):
@@ -108,6 +126,7 @@ class AccessMachine(RuleBasedStateMachine):
         self.django_settings.CHAT_ALLOW_ANONYMOUS = allowed
 
     def teardown(self):
+        bearer.forget()
         Conversation.objects.all().delete()
         Document.objects.all().delete()
         call_command(
@@ -127,12 +146,15 @@ class AccessMachine(RuleBasedStateMachine):
     )
     def add_document(self, groups, published, collection):
         token = f"zq{self.run}x{len(self.docs)}"
-        doc = Document.objects.create(
+        doc = Document(
             title=f"Note {token}",
             body=f"The code word {token} opens locker {token} for the team.",
             published=published,
             collection=self.collections[collection],
         )
+        # An uploaded original too, which /source/<id>/original streams to those who may read.
+        doc.file.save(f"{token}.txt", ContentFile(f"Original of {token}.".encode()), save=False)
+        doc.save()
         doc.groups.set([self.groups[g] for g in groups])
         self.docs.append(Doc(doc.pk, token, set(groups), published, collection))
 
@@ -186,7 +208,18 @@ class AccessMachine(RuleBasedStateMachine):
         user.groups.set([self.groups[g] for g in groups])
         client = self.new_client()
         client.force_login(user)
-        self.people.append(Person(user, client, set(groups), staff))
+        key = api_keys.create_key(user, "property")[1]
+        self.people.append(Person(user, client, set(groups), staff, key=key))
+
+    @precondition(lambda self: self.people)
+    @rule(pick=st.integers(0, 99))
+    def revoke_or_replace_key(self, pick):
+        person = self.people[pick % len(self.people)]
+        if person.key_revoked:
+            person.key, person.key_revoked = api_keys.create_key(person.user, "again")[1], False
+        else:
+            api_keys.revoke(api_keys.parse(person.key))
+            person.key_revoked = True
 
     @precondition(lambda self: self.people)
     @rule(pick=st.integers(0, 99), group=st.sampled_from(GROUPS))
@@ -212,6 +245,10 @@ class AccessMachine(RuleBasedStateMachine):
 
     def _access(self, person: Person | None, channel: str) -> Access | None:
         """What the asker may read now; None when the chat refuses them (401)."""
+        if channel in TOKEN_CHANNELS:  # a forged key, a revoked one, a deactivated user's: 401
+            if person is None or person.key_revoked or not person.active:
+                return None
+            return Access(all=True) if person.staff else Access(groups=frozenset(person.groups))
         if person is None or not person.active:
             if person is not None and channel == "search":
                 return NOTHING  # `search --user` names an inactive account: it reads nothing
@@ -252,21 +289,53 @@ class AccessMachine(RuleBasedStateMachine):
         for who, channel, collection in questions:
             self._check(who, channel, collection)
 
-    def _check(self, who, channel, collection):
+    @rule(
+        subject=st.integers(0, 2),
+        claims=st.sets(st.sampled_from(CLAIMS)),
+        kind=st.sampled_from(BAD_TOKENS),
+        channel=st.sampled_from(TOKEN_CHANNELS),
+        collection=st.sampled_from([None, *COLLECTIONS]),
+    )
+    def ask_with_a_token(self, subject, claims, kind, channel, collection):
+        """A program with the provider's access token: its claims decide, whatever the same
+        subject's earlier tokens said; a bad token is refused."""
+        body = {"sub": f"sub-{self.run}-{subject}", "groups": sorted(claims - {CLAIMS[-1]})}
+        body["roles"] = [CLAIMS[-1]] if CLAIMS[-1] in claims else []
+        token = {
+            "valid": lambda: self.idp.mint(body),
+            "expired": lambda: self.idp.mint(body, lifetime=-120),
+            "forged": lambda: self.idp.mint(body, key=SigningKey()),
+            "audience": lambda: self.idp.mint(body, audience="api://other"),
+            "tenant": lambda: self.idp.mint(body, tenant=OTHER_TENANT),
+        }[kind]()
+        access = None
+        if kind == "valid":
+            mapped = {c.split("-")[1] for c in claims if c in ("claim-red", "claim-green")}
+            staff = CLAIMS[-1] in claims
+            access = Access(all=True) if staff else Access(groups=frozenset(mapped))
+        self._check(-1, channel, collection, credential=token, access=access)
+
+    def _check(self, who, channel, collection, credential=None, access=None):
         person = self.people[who] if 0 <= who < len(self.people) else None
         if channel == "search":
             collection = None  # the admin's tool: collections are no secret there
-        access = self._access(person, channel)
+        if credential is None:
+            access = self._access(person, channel)
+            if channel in TOKEN_CHANNELS:
+                credential = person.key if person is not None else _forged_key()
         slug = self.collections[collection].slug if collection else None
         question = " ".join(d.token for d in self.docs) or "nothing"
-        status, found, raw = self._ask(person, channel, question, slug)
+        status, found, raw = self._ask(person, channel, question, slug, credential)
 
         forbidden = [d for d in self.docs if access is None or not self._row_reads(access, d)]
         for doc in forbidden:
             assert f"locker {doc.token}" not in raw, (channel, doc, access)
             assert f"Note {doc.token}" not in raw, (channel, doc, access)
         if access is None:
-            assert status in (401, None), (channel, status)
+            assert status in ((401, 4401) if channel in TOKEN_CHANNELS else (401, None)), (
+                channel,
+                status,
+            )
             assert not found
             return
         if (
@@ -284,7 +353,9 @@ class AccessMachine(RuleBasedStateMachine):
     def _row_reads(self, access: Access, doc: Doc) -> bool:
         return not doc.deleted and access.reads(doc.groups, doc.published)
 
-    def _ask(self, person, channel, question, slug) -> tuple[int | None, set[str], str]:
+    def _ask(
+        self, person, channel, question, slug, credential=None
+    ) -> tuple[int | None, set[str], str]:
         tokens = {d.token: d for d in self.docs}
         if channel == "search":
             out = io.StringIO()
@@ -302,7 +373,18 @@ class AccessMachine(RuleBasedStateMachine):
             "context": {"overrides": overrides},
         }
         client = person.client if person is not None else self.new_client()
-        if channel == "websocket":
+        if channel == "key-websocket":
+            status, events = _websocket(None, body, credential)
+        elif channel in TOKEN_CHANNELS:
+            # Sent from a fresh client: no session cookie to fall back on.
+            response = self.new_client().post(
+                "/chat" if channel == "key-chat" else "/chat/stream",
+                data=json.dumps(body),
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {credential}"},
+            )
+            status, events = response.status_code, _events(response)
+        elif channel == "websocket":
             status, events = _websocket(client if person is not None else None, body)
         else:
             endpoint = "/chat" if channel == "chat" else "/chat/stream"
@@ -325,6 +407,11 @@ class AccessMachine(RuleBasedStateMachine):
         client = person.client if person is not None else self.new_client()
         status = client.get(f"/source/{doc.pk}/").status_code
         assert status == (200 if self._row_reads(access, doc) else 404), (doc, access)
+        original = client.get(f"/source/{doc.pk}/original")
+        assert original.status_code == status, (doc, access)
+        if status == 200:
+            body = original.content
+            assert body == f"Original of {doc.token}.".encode()
 
 
 def _events(response) -> list[dict]:
@@ -343,20 +430,30 @@ def _events(response) -> list[dict]:
     return [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
 
 
-def _websocket(client, body) -> tuple[int | None, list[dict]]:
+def _forged_key() -> str:
+    return f"rsk_{uuid.uuid4().hex[:12]}_{'F' * 43}"
+
+
+def _websocket(client, body, credential=None) -> tuple[int | None, list[dict]]:
     """(200, events) for an answer, (400, [error]) for a refused question, (None, []) when the
-    socket is refused."""
+    socket is refused, (4401, []) when its credential is."""
 
     async def talk():
-        cookie = f"sessionid={client.cookies['sessionid'].value}" if client is not None else None
-        socket, connected, _ = await ws_connect(cookie=cookie)
+        if credential is not None:
+            socket, connected = await ws_open(f"Bearer {credential}")
+        else:
+            cookie = f"sessionid={client.cookies['sessionid'].value}" if client else None
+            socket, connected, _ = await ws_connect(cookie=cookie)
         if not connected:
             return None, []
         await socket.send_to(text_data=json.dumps({"type": "chat", **body}))
         events = []
         try:
             while True:
-                event = json.loads(await socket.receive_from(timeout=10))
+                message = await socket.receive_output(timeout=10)
+                if message["type"] == "websocket.close":
+                    return message.get("code"), events
+                event = json.loads(message["text"])
                 events.append(event)
                 if "error" in event and "type" not in event:
                     return 400, events
@@ -373,8 +470,11 @@ def _websocket(client, body) -> tuple[int | None, list[dict]]:
     return server_loop().run(bounded)
 
 
-def test_every_channel_finds_exactly_what_the_rows_allow(transactional_db, settings, client):
+def test_every_channel_finds_exactly_what_the_rows_allow(
+    transactional_db, settings, client, fake_idp
+):
     settings.CHAT_STREAM_DELAY_SECONDS = 0
+    AccessMachine.idp = fake_idp
     # Many questions from one address in a few seconds: the abuse limits are not under test.
     settings.CHAT_RATE_LIMIT = settings.CHAT_RATE_LIMIT_PER_IP = None
     AccessMachine.django_settings = settings

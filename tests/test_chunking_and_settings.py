@@ -70,6 +70,12 @@ def _check(env_overrides):
         ("DATABASE_URL", "mysql://x@y/z", "DATABASE_URL: only sqlite:// and postgres://"),
         ("REDIS_URL", "http://localhost", "REDIS_URL: expected redis://"),
         ("CHAT_RATE_LIMIT", "fast", "CHAT_RATE_LIMIT: expected a rate"),
+        (
+            "DOCUMENT_INTELLIGENCE_FOR_PDF",
+            "true",
+            "DOCUMENT_INTELLIGENCE_ENDPOINT: must be set when DOCUMENT_INTELLIGENCE_FOR_PDF=true",
+        ),
+        ("AZURE_STORAGE_ACCOUNT_URL", "https://example.com", "AZURE_STORAGE_ACCOUNT_URL: expected"),
     ],
 )
 def test_bad_setting_fails_at_start_up_naming_the_variable(name, value, expected):

@@ -147,13 +147,15 @@ def test_ingest_reports_failures_and_saves_only_good_files(tmp_path, capsys):
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4\nnope")
     (folder / "locked.pdf").write_bytes(encrypted_pdf_bytes())
     (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff")
-    with pytest.raises(CommandError, match="2 file"):
+    (folder / "tool.exe").write_bytes(b"MZ\x90\x00")
+    with pytest.raises(CommandError, match="3 file"):
         call_command("ingest", str(folder), "--collection", "handbook")
     captured = capsys.readouterr()
-    assert "1 created, 0 updated, 0 unchanged, 2 failed, 1 skipped." in captured.out
-    assert "skipped " in captured.out and "photo.jpg: unsupported file type" in captured.out
+    assert "1 created, 0 updated, 0 unchanged, 3 failed, 1 skipped." in captured.out
+    assert "skipped " in captured.out and "tool.exe: unsupported file type" in captured.out
     assert "broken.pdf: The PDF is damaged" in captured.err
     assert "locked.pdf: The PDF is password-protected" in captured.err
+    assert "photo.jpg: Reading images needs Azure AI Document Intelligence" in captured.err
     assert list(Document.objects.values_list("title", flat=True)) == ["Good"]
 
 

@@ -2,7 +2,9 @@
 
 A seeded mutator (no coverage guidance): byte flips, truncation, inserted and duplicated runs,
 splices between two files of the same type, and for DOCX the same mutations inside one member of
-the zip (usually word/document.xml), re-zipped so the parser gets past the archive. Each file is
+the zip (usually the one holding the text), re-zipped so the parser gets past the archive; the
+same for PPTX and XLSX. Types the sample knowledge base has no file of start from small files
+built here. Each file is
 read in this process by `knowledge.extract.read`, the layer below the catch-all in `parse`, so an
 exception the handlers do not turn into a clear message is reported instead of hidden.
 """
@@ -27,7 +29,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from knowledge.extract import ExtractionError, read
 
-FUZZ_TYPES = (".txt", ".md", ".html", ".pdf", ".docx")
+FUZZ_TYPES = (".txt", ".md", ".html", ".pdf", ".docx", ".pptx", ".xlsx", ".csv", ".json")
+# The part of each zip-based format that holds its text, mutated most often.
+_MAIN_MEMBER = {
+    ".docx": "word/document.xml",
+    ".pptx": "ppt/slides/slide1.xml",
+    ".xlsx": "xl/worksheets/sheet1.xml",
+}
 # A file that takes longer is counted as slow and skipped: in production the sandbox's budget
 # ends it; the fuzz is after exceptions.
 PER_FILE_SECONDS = 5.0
@@ -51,7 +59,8 @@ class Report:
 
 
 def seed_files() -> dict[str, list[bytes]]:
-    """Real files of every supported type: the sample knowledge base."""
+    """Real files of every supported type: the sample knowledge base, and built ones for the
+    types it has none of."""
     seeds: dict[str, list[bytes]] = {ext: [] for ext in FUZZ_TYPES}
     root = Path(settings.BASE_DIR) / "sample_kb"
     for path in sorted(root.rglob("*")):
@@ -60,6 +69,9 @@ def seed_files() -> dict[str, list[bytes]]:
         internal = any(part.startswith("_") for part in path.relative_to(root).parts)
         if ext in seeds and path.is_file() and not internal:
             seeds[ext].append(path.read_bytes())
+    for ext, files in seeds.items():
+        if not files and ext in _BUILT_SEEDS:
+            files.extend(_BUILT_SEEDS[ext]())
     missing = [ext for ext, files in seeds.items() if not files]
     if missing:
         raise CommandError(f"No sample files of type {', '.join(missing)} in sample_kb/")
@@ -74,8 +86,8 @@ def mutate(rng: random.Random, ext: str, data: bytes, others: list[bytes]) -> by
             match = rng.choice(filters)
             new = rng.choice([b"/Fl", b"/FooDecode", b"/LZW", b"/A85", b"/Crypt", b"/JBIG2Decode"])
             return data[: match.start()] + new + data[match.end() :]
-    if ext == ".docx" and rng.random() < 0.8:
-        mutated = _mutate_zip_member(rng, data)
+    if ext in _MAIN_MEMBER and rng.random() < 0.8:
+        mutated = _mutate_zip_member(rng, data, _MAIN_MEMBER[ext])
         if mutated is not None:
             return mutated
     return _mutate_bytes(rng, data, others)
@@ -126,7 +138,7 @@ def _mutate_bytes(rng: random.Random, data: bytes, others: list[bytes]) -> bytes
     return bytes(buf)
 
 
-def _mutate_zip_member(rng: random.Random, data: bytes) -> bytes | None:
+def _mutate_zip_member(rng: random.Random, data: bytes, main_member: str) -> bytes | None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = [(info, archive.read(info)) for info in archive.infolist()]
@@ -135,7 +147,7 @@ def _mutate_zip_member(rng: random.Random, data: bytes) -> bytes | None:
     xml = [i for i, (info, _) in enumerate(members) if info.filename.endswith(".xml")]
     if not xml:
         return None
-    main = [i for i in xml if members[i][0].filename == "word/document.xml"]
+    main = [i for i in xml if members[i][0].filename == main_member]
     target = main[0] if main and rng.random() < 0.7 else rng.choice(xml)
     others = [content for _, content in members]
     out = io.BytesIO()
@@ -145,6 +157,55 @@ def _mutate_zip_member(rng: random.Random, data: bytes) -> bytes | None:
                 content = _mutate_bytes(rng, content, others)
             archive.writestr(info.filename, content)
     return out.getvalue()
+
+
+def _deck_seeds() -> list[bytes]:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    deck.core_properties.title = "Travel"
+    for title, body in [("Trains", "Book trains under 4 hours."), ("Hotels", "Up to 140 euros.")]:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = body
+        slide.notes_slide.notes_text_frame.text = f"Notes on {title.lower()}."
+        table = slide.shapes.add_table(2, 2, Inches(1), Inches(5), Inches(4), Inches(1)).table
+        table.cell(0, 0).text, table.cell(1, 1).text = "City", "Porto"
+    out = io.BytesIO()
+    deck.save(out)
+    return [out.getvalue()]
+
+
+def _workbook_seeds() -> list[bytes]:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Offices"
+    for row in [("City", "Desks", "Opened"), ("Porto", 40, "2019-03-01"), ("Lisbon", 25, None)]:
+        sheet.append(row)
+    sheet["B4"] = "=SUM(B2:B3)"
+    book.create_sheet("Hidden").append(("Secret", 1))
+    book["Hidden"].sheet_state = "hidden"
+    out = io.BytesIO()
+    book.save(out)
+    return [out.getvalue()]
+
+
+_BUILT_SEEDS = {
+    ".pptx": _deck_seeds,
+    ".xlsx": _workbook_seeds,
+    ".csv": lambda: [
+        b'City,Desks,Note\nPorto,40,"Near the metro, line D"\nLisbon,25,\n',
+        "Cidade;Secretária\nSão Paulo;Inês\n".encode("cp1252"),
+    ],
+    ".json": lambda: [
+        b'{"updated": "2025-01-10", "offices": [{"city": "Porto", "desks": 40, '
+        b'"tags": ["hq", "parking"]}, {"city": "Lisbon", "contact": {"name": "Ana"}}]}',
+        b'[{"q": "Wifi?", "a": "Guest network"}, {"q": "Parking?", "a": null}]',
+    ],
+}
 
 
 def check_outcome(outcome) -> str | None:
@@ -227,7 +288,7 @@ def _read_one(ext: str, data: bytes, report: Report) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Fuzz the file extractors (txt, md, html, pdf, docx) with mutated sample files for a "
+        "Fuzz the file extractors (every supported type) with mutated sample files for a "
         "while; exit non-zero if any file raised something other than ExtractionError."
     )
 

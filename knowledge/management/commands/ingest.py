@@ -1,4 +1,6 @@
 import logging
+import os
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from django.conf import settings
@@ -15,10 +17,52 @@ from knowledge.models import Collection, Document
 log = logging.getLogger(__name__)
 
 
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def read_file(path: Path) -> tuple[bytes, list[dict], str]:
+    """A file's bytes, segments and title; refused before reading when over the size limit.
+
+    Runs on one of `ingest`'s worker threads: each waits on the extraction sandbox's child
+    process, so the parsing itself runs in parallel processes, each within its own budget.
+    """
+    size, limit = path.stat().st_size, settings.KNOWLEDGE_MAX_UPLOAD_BYTES
+    if size > limit:  # refused before reading: a huge file never reaches memory
+        raise ExtractionError(
+            f"The file is {size / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB."
+        )
+    data = path.read_bytes()
+    segments, title = extract_with_title(path.name, data)
+    return data, segments, title
+
+
+def in_parallel(func, items, workers: int):
+    """(item, result or exception) as each finishes, with at most 2 x workers read ahead, so a
+    large folder is never all in memory at once."""
+    items = iter(items)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+        pending = {}
+        while True:
+            while len(pending) < 2 * workers:
+                item = next(items, None)
+                if item is None:
+                    break
+                pending[pool.submit(func, item)] = item
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = pending.pop(future)
+                error = future.exception()
+                yield item, error if error is not None else future.result()
+
+
 class Command(BaseCommand):
     help = (
         "Add files or folders of files to the knowledge base. Ingesting a file again updates the "
-        "document of the same file name in the same collection instead of adding a second one."
+        "document of the same file name in the same collection instead of adding a second one. "
+        "Files are read in parallel (--workers); the database is written from one thread."
     )
 
     def add_arguments(self, parser):
@@ -33,8 +77,14 @@ class Command(BaseCommand):
             "Without it, everyone may.",
         )
         parser.add_argument("--unpublished", action="store_true", help="Add them unpublished.")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=default_workers(),
+            help="Files read at once, each in its own sandboxed process (default: CPU count).",
+        )
 
-    def handle(self, *args, paths, collection, groups, unpublished, **options):
+    def handle(self, *args, paths, collection, groups, unpublished, workers, **options):
         files, skipped = self._collect(paths)
         if not files:
             raise CommandError("No supported files found. Supported: " + ", ".join(SUPPORTED))
@@ -43,15 +93,22 @@ class Command(BaseCommand):
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         failures: list[tuple[Path, str]] = []
         quiet = options["verbosity"] < 1
-        for path in tqdm(files, desc="Ingesting", unit="file", disable=quiet):
-            try:
-                outcome = self._ingest(path, coll, group_objs, not unpublished)
-                counts[outcome] += 1
-            except (ExtractionError, OSError) as exc:
-                failures.append((path, str(exc)))
-            except Exception as exc:  # one bad file never costs the others their turn
-                log.exception("ingesting %s failed", path)
-                failures.append((path, f"unexpected error ({type(exc).__name__}: {exc})"))
+        if workers < 1:
+            raise CommandError("--workers must be at least 1")
+        progress = tqdm(total=len(files), desc="Ingesting", unit="file", disable=quiet)
+        with progress:
+            for path, outcome in in_parallel(read_file, files, workers):
+                progress.update()
+                try:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                    counts[self._save(path, *outcome, coll, group_objs, not unpublished)] += 1
+                except (ExtractionError, OSError) as exc:
+                    failures.append((path, str(exc)))
+                except Exception as exc:  # one bad file never costs the others their turn
+                    log.error("ingesting %s failed", path, exc_info=exc)
+                    failures.append((path, f"unexpected error ({type(exc).__name__}: {exc})"))
+        failures.sort(key=lambda failure: str(failure[0]))
         summary = ", ".join(f"{n} {k}" for k, n in counts.items())
         self.stdout.write(f"{summary}, {len(failures)} failed, {len(skipped)} skipped.")
         for path in skipped:
@@ -89,15 +146,7 @@ class Command(BaseCommand):
         )
         return coll
 
-    def _ingest(self, path: Path, coll, groups, published) -> str:
-        size, limit = path.stat().st_size, settings.KNOWLEDGE_MAX_UPLOAD_BYTES
-        if size > limit:  # refused before reading: a huge file never reaches memory
-            raise ExtractionError(
-                f"The file is {size / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB."
-            )
-        data = path.read_bytes()
-        # Read (within its budget) before the transaction opens: no lock waits on a parser.
-        segments, title = extract_with_title(path.name, data)
+    def _save(self, path: Path, data: bytes, segments, title, coll, groups, published) -> str:
         with transaction.atomic():
             doc = Document.objects.filter(source_name=path.name, collection=coll).first()
             created = doc is None

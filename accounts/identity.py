@@ -1,0 +1,28 @@
+"""What a bearer credential resolves to, or why it does not."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from knowledge.search.base import AccessFilter
+
+INVALID = "The credential is invalid, expired or revoked."
+
+
+class InvalidCredential(Exception):
+    """A credential was sent and is not good: 401, never anonymous access."""
+
+    def __init__(self, description: str = INVALID):
+        super().__init__(description)
+        self.description = description
+
+    @property
+    def www_authenticate(self) -> str:
+        return f'Bearer error="invalid_token", error_description="{self.description}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    user: object
+    access: AccessFilter
+    key_id: int | None  # None: a provider's token
+    expires_at: datetime | None
