@@ -8,14 +8,15 @@ PORT ?= 8000
 
 WORKERS ?= 2
 
-.PHONY: help install install-runtime migrate azurite run serve worker test test-long mutate lint format bench clean
+.PHONY: help install install-runtime lock migrate azurite run serve worker test test-long mutate lint format bench clean
 
 help:
 	@echo "make run    serve the app on the embedded default with the sample knowledge base"
 	@echo "make test   install and run every test"
 	@echo "make test-long  the same with the long property-based runs (RAGSITE_TEST_LONG=1)"
 	@echo "make mutate mutation testing, a score per module (docs/mutation-score.md)"
-	@echo "make lint   ruff check and format check"
+	@echo "make lint   ruff check and format check, then mypy"
+	@echo "make lock   recompile requirements.lock from requirements*.txt (after changing a pin)"
 	@echo "make migrate  apply database migrations (a deployment step, run once per release)"
 	@echo "make serve  gunicorn + uvicorn workers (WORKERS=2), runtime requirements only, no migrate"
 	@echo "make worker the index task worker, to run beside make serve"
@@ -26,8 +27,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt requirements-bench.txt
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+# requirements*.txt pin the direct dependencies; requirements.lock (make lock) pins every package,
+# with hashes, and is what gets installed.
+$(VENV)/.installed: $(BIN)/python requirements.lock
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	touch $@
 
 install: $(VENV)/.installed
@@ -75,6 +78,13 @@ serve: install-runtime
 worker: install-runtime
 	$(BIN)/python manage.py db_worker --queue-name '*' --interval 1
 
+# Every package for Python 3.12+ on any platform, from PyPI only. Pins already in the lock are kept
+# while they still fit; LOCK_ARGS=--upgrade moves every transitive dependency to its newest release.
+lock: install
+	$(BIN)/uv pip compile requirements-dev.txt --quiet --universal --python-version 3.12 \
+		--generate-hashes --index-url https://pypi.org/simple --custom-compile-command "make lock" \
+		$(LOCK_ARGS) -o requirements.lock
+
 test: install azurite
 	scripts/test.sh $(PYTEST_ARGS)
 
@@ -89,6 +99,7 @@ mutate: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -10,8 +10,16 @@ from core.admin_mixins import ReadOnlyInlineMixin, ViewOnlyMixin
 
 class MessageInline(ReadOnlyInlineMixin, admin.StackedInline):
     model = Message
-    fields = ["role", "content", "interrupted", "error", "cited", "usage", "timings", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "role",
+        "content",
+        "interrupted",
+        "error",
+        "cited",
+        "usage",
+        "timings",
+        "created_at",
+    )
 
     @admin.display(description="Sources shown")
     def cited(self, obj):

@@ -34,7 +34,9 @@ class ChatAPIHandler(ASGIHandler):
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+        # BaseHandler._get_response_async is real but private, so django-stubs leave it out.
+        get_response = self._get_response_async  # type: ignore[attr-defined]
+        self._middleware_chain = convert_exception_to_response(get_response)
 
     async def __call__(self, scope, receive, send):
         # No ThreadSensitiveContext: no per-request thread to create.
@@ -50,6 +52,7 @@ class ChatAPIHandler(ASGIHandler):
             set_script_prefix(get_script_prefix(scope))
             request, error_response = self.create_request(scope, body_file)
             if request is None:
+                assert error_response is not None  # create_request returns one or the other
                 await self.send_response(error_response, send)
                 return
             await self.respond(request, receive, send)
@@ -60,6 +63,7 @@ class ChatAPIHandler(ASGIHandler):
         request an ExceptionGroup, a traceback and frames in reference cycles, which only the
         garbage collector frees (bench/results/fixes.md). Here a callback cancels instead."""
         handler = asyncio.current_task()
+        assert handler is not None  # a coroutine always runs in a task here
         gone = finished = False
 
         def on_listener_done(listener: asyncio.Task) -> None:

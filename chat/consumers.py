@@ -47,7 +47,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         (other devices' answers, logout and rights notices) waits until the layer is back. Each
         turn re-checks the user meanwhile (chat/revocation.py)."""
         self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        # None where no channel layer is configured (Channels' own __call__ allows it too).
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)  # type: ignore[assignment]
         self.base_send = send
         sources = [receive]
         if self.channel_layer is not None:
@@ -92,11 +93,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 pass
             return
         session = self.scope.get("session")
-        self.user_id = user.pk if authenticated else None
+        self.user_id = user.pk if user is not None and authenticated else None
         self.session_key = session.session_key if authenticated and session else None
-        if authenticated and self.channel_layer is not None:
+        if self.user_id is not None and self.channel_layer is not None:
             # Where logouts and rights changes are announced (chat/revocation.py).
-            groups = [revocation.user_group(user.pk)]
+            groups = [revocation.user_group(self.user_id)]
             if self.session_key:
                 groups.append(revocation.session_group(self.session_key))
             try:
@@ -319,7 +320,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Once, and to the end even if this task is cancelled again meanwhile.
             if slot is not None:
                 await slot.release()
-        completed = {"type": "response.completed", "session_state": session_state}
+        completed: dict[str, object] = {
+            "type": "response.completed",
+            "session_state": session_state,
+        }
         if cancelled:
             completed["cancelled"] = True
         if mirror is not None:  # other devices first: this client may act on it at once

@@ -47,6 +47,7 @@ class ChatLimits:
     def __init__(self, clock: Callable[[], float] = time.time):
         self.clock = clock  # wall time: Redis shares slot deadlines between processes
         self.redis = None
+        storage: RedisStorage | MemoryStorage
         if settings.REDIS_URL:
             storage = RedisStorage(f"async+{settings.REDIS_URL}", implementation="redispy")
             import redis.asyncio
@@ -191,7 +192,7 @@ class Slot:
                     log.exception("could not close %r", resource)
         finally:
             self.held.clear()  # the turn points back at its slot: no cycle left for the GC
-            if self.key is not None:
+            if self.key is not None and self.token is not None:
                 await self.owner._release(self.key, self.token)
 
 

@@ -10,7 +10,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -21,7 +21,7 @@ from django.urls import reverse
 from chat import store
 from chat.history import trim_history
 from chat.llm import get_answerer
-from chat.llm.base import AnswerError
+from chat.llm.base import AnswerChunk, AnswerError
 from chat.protocol import ChatRequest, ProtocolError
 from chat.render import render_answer
 from chat.turn_log import error_kind, log_failed_start, log_turn
@@ -54,7 +54,7 @@ class Turn:
     usage: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     message_id: int | None = None
-    answer: AsyncIterator | None = None
+    answer: AsyncGenerator[AnswerChunk, None] | None = None
     slot: object = None  # the caller's concurrent-stream slot (chat/limits.py)
     recorded: bool = False  # the answer row is written or being written
     trace: TurnTrace = field(default_factory=TurnTrace)
@@ -83,7 +83,7 @@ async def prepare(request: ChatRequest, user, session_key: str | None, access=No
     try:
         return await _prepare(request, user, session_key, access, started, traced)
     except AnswerError as exc:
-        kind = getattr(exc, "kind", None) or error_kind(exc.status)
+        kind = exc.kind or error_kind(exc.status)
         log_failed_start(kind, started)
         traced.failed_before_answer(kind)
         raise
@@ -323,18 +323,19 @@ def _context(turn: Turn, **extra) -> dict:
     return {"data_points": turn.data_points, "thoughts": turn.thoughts, **extra}
 
 
-async def stream(turn: Turn) -> AsyncIterator[dict]:
+async def stream(turn: Turn) -> AsyncGenerator[dict, None]:
     """The turn's events. Stopping early (cancel, disconnect) keeps the partial answer."""
     answerer = get_answerer()
     overrides = turn.request.overrides
     yield {"type": CONTEXT, "context": _context(turn), "session_state": turn.session_state}
     parts: list[str] = []
     thinking: list[str] = []
-    state = {"completed": False, "error": ""}
+    state: dict[str, bool | str] = {"completed": False, "error": ""}
     first_token = finish_reason = None
     try:
         # aclosing: leaving early (cancel, disconnect) must close the upstream stream now,
         # not whenever the abandoned generator is garbage-collected.
+        assert turn.answer is not None  # the turn's answer stream opens before its events
         async with aclosing(turn.answer) as chunks:
             async for chunk in chunks:
                 if chunk.reasoning:
@@ -361,9 +362,9 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
         turn.timings["total_ms"] = round((time.perf_counter() - turn.started) * 1000, 1)
         # Shielded: a cancelled stream must still record what the user already saw.
         turn.recorded = True
-        state["reasoning"] = "".join(thinking)
-        if state["reasoning"] or turn.usage.get("reasoning_tokens"):
-            turn.thoughts.append(_reasoning_thought(turn, state["reasoning"]))
+        state["reasoning"] = reasoning = "".join(thinking)
+        if reasoning or turn.usage.get("reasoning_tokens"):
+            turn.thoughts.append(_reasoning_thought(turn, reasoning))
         try:
             with turn.trace.phase("store answer"):
                 await asyncio.shield(_save_answer(turn, answer, state))
@@ -373,7 +374,11 @@ async def stream(turn: Turn) -> AsyncIterator[dict]:
             turn.trace.finish(turn.usage, first_token_s, finish_reason, state.get("error_kind"))
     if not state["completed"]:
         return
-    extra = {"usage": turn.usage, "timings": turn.timings, "message_id": turn.message_id}
+    extra: dict[str, object] = {
+        "usage": turn.usage,
+        "timings": turn.timings,
+        "message_id": turn.message_id,
+    }
     if overrides.suggest_followup_questions:
         extra["followup_questions"] = await answerer.followup_questions(
             turn.request.question, answer, turn.hits

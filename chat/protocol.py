@@ -6,6 +6,7 @@ Validation errors carry the HTTP status they deserve and a message meant for the
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from django.conf import settings
@@ -111,7 +112,7 @@ def _overrides(context) -> Overrides:
         return Overrides()
     if not isinstance(raw, dict):
         raise ProtocolError("'context.overrides' must be an object.")
-    values = {}
+    values: dict[str, Any] = {}
     if (top := raw.get("top")) is not None:
         if (
             not isinstance(top, int)

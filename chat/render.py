@@ -17,7 +17,7 @@ _ATTRIBUTES = {"a": {"href", "class", "title"}}
 
 
 def render_answer(answer: str, sources: list[dict]) -> str:
-    links = {}
+    links: dict[str, str] = {}
     for source in sources:  # the best-ranked passage of a citation is the one linked
         key = html.escape(source["citation"], quote=False)
         links.setdefault(

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import time
 import weakref
+from collections.abc import Iterable
 from importlib import import_module
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -96,11 +97,14 @@ def _user_with_session(session_key: str, user_id):
 def _lookup_sql(vendor: str) -> str:
     users, sessions = get_user_model()._meta, Session._meta
     quote = connection.ops.quote_name
-    columns = ", ".join(f"u.{quote(field.column)}" for field in users.concrete_fields)
+    # Concrete fields are those with a column.
+    columns = ", ".join(f"u.{quote(c)}" for field in users.concrete_fields if (c := field.column))
+    pk_column = users.pk.column
+    assert pk_column is not None
     return (
         f"SELECT {columns}, (SELECT s.{quote('session_data')} FROM {quote(sessions.db_table)} s"
         f" WHERE s.{quote('session_key')} = %s AND s.{quote('expire_date')} > %s) AS session_data"
-        f" FROM {quote(users.db_table)} u WHERE u.{quote(users.pk.column)} = %s"
+        f" FROM {quote(users.db_table)} u WHERE u.{quote(pk_column)} = %s"
     )
 
 
@@ -198,6 +202,7 @@ def _groups_changed(sender, instance, action, reverse, pk_set, **kwargs):
         return
     if action not in ("post_add", "post_remove", "post_clear"):
         return
+    user_ids: Iterable[int]
     if not reverse:
         user_ids = [instance.pk]
     elif action == "post_clear":

@@ -6,7 +6,12 @@ A conversation's updated_at moves when a question arrives (a new conversation is
 it; a continued one is touched), not again when its answer is stored a second later.
 """
 
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,11 +22,14 @@ from core.db import release_db
 from core.group_commit import per_loop
 from knowledge.models import Collection
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
 
 @dataclass
 class Question:
     request: ChatRequest
-    user: object
+    user: User | AnonymousUser | None
     session_key: str | None
 
 
@@ -32,7 +40,10 @@ class Answer:
     fields: dict
 
 
-def _conversation_for(question: Question) -> tuple[Conversation, list[dict], list[dict]]:
+History = Sequence[Mapping[str, Any]]
+
+
+def _conversation_for(question: Question) -> tuple[Conversation, History, list[dict]]:
     """The conversation (new and unsaved, or loaded and checked), its history and the new
     messages to store."""
     request, user = question.request, question.user
@@ -60,7 +71,10 @@ def store_turns(items: list[Question | Answer]) -> list:
     """Per Question: (conversation id, history), or the ProtocolError that refused it. Per
     Answer: the new message's id. (A chat's answer always comes in a later batch than its
     question: it is submitted once the question is stored.)"""
-    results, started, continued, messages = [], [], [], []
+    results: list[Message | ProtocolError | tuple[uuid.UUID, History]] = []
+    started: list[Conversation] = []
+    continued: list[uuid.UUID] = []
+    messages: list[Message] = []
     try:
         with transaction.atomic():
             for item in items:

@@ -26,7 +26,7 @@ class AccessLog:
         request_id = log_context.request_id_from(_header(scope, b"x-request-id"))
         context = log_context.start(request_id=request_id)
         started = time.perf_counter()
-        outcome = {"status": None}
+        outcome: dict[str, int | None] = {"status": None}
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message):

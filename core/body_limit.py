@@ -183,26 +183,27 @@ class _BoundedBody:
         self._received = 0
         self._done = False
         self._expired = False
-        self._task = None
+        self._task: asyncio.Task | None = None
         self._clock = _clocks.get()
         self.deadline = self._clock.loop.time() + seconds
 
     def expire(self) -> None:
         """Called only while the handler waits in `receive`, never during its own work."""
         self._expired = True
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
     async def receive(self):
         if self._done:
             return await self._receive()
         if self._clock.loop.time() >= self.deadline:
             return await self._refuse(408, _TOO_SLOW)
-        self._task = asyncio.current_task()
+        self._task = task = asyncio.current_task()
         self._clock.watch(self)
         try:
             message = await self._receive()
         except asyncio.CancelledError:
-            if not self._expired or self._task.uncancel() > 0:
+            if not self._expired or task is None or task.uncancel() > 0:
                 raise  # someone else's cancellation (the server shutting down) goes on up
             return await self._refuse(408, _TOO_SLOW)
         finally:

@@ -6,15 +6,23 @@ Azure OpenAI goes through plain AsyncOpenAI on its v1 endpoint (AsyncAzureOpenAI
 paths), keyless by default: azure-identity's async credential and bearer-token provider.
 """
 
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
 import httpx2
 import openai
 import orjson
 from django.conf import settings
 
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 
-def is_out_of_quota(body) -> bool:
+def is_out_of_quota(body: object) -> bool:
     """OpenAI's 429 for an account out of credit (`insufficient_quota`): waiting does not help."""
     error = body.get("error", body) if isinstance(body, dict) else None
     return isinstance(error, dict) and "insufficient_quota" in (
@@ -50,14 +58,14 @@ async def no_retry_when_out_of_quota(response: httpx2.Response) -> None:
         response.headers["x-should-retry"] = "false"
 
 
-def http_client(timeout: openai.Timeout):
+def http_client(timeout: openai.Timeout) -> httpx2.AsyncClient:
     """aiohttp under the SDK by default (its supported `aiohttp` extra): its C parser and
     lighter read path cost a fraction of httpx's pure-Python HTTP/1.1 per streamed token."""
     limits = httpx2.Limits(
         max_connections=settings.LLM_MAX_CONNECTIONS,
         max_keepalive_connections=settings.LLM_MAX_CONNECTIONS,
     )
-    options = {
+    options: dict[str, Any] = {
         "timeout": timeout,
         "limits": limits,
         "event_hooks": {"response": [no_retry_when_out_of_quota]},
@@ -67,7 +75,7 @@ def http_client(timeout: openai.Timeout):
     return openai.DefaultAsyncHttpxClient(**options)
 
 
-def azure_credential():
+def azure_credential() -> AsyncTokenCredential:
     """DefaultAzureCredential, or the managed identity named by AZURE_CLIENT_ID."""
     from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
@@ -79,14 +87,19 @@ def azure_credential():
 class OpenAIClient:
     """An AsyncOpenAI client and, on keyless Azure, the credential behind it (closed together)."""
 
-    def __init__(self, max_retries: int | None = None):
-        self.credential = None
+    def __init__(self, max_retries: int | None = None) -> None:
+        self.credential: AsyncTokenCredential | None = None
         timeout = openai.Timeout(settings.LLM_READ_TIMEOUT, connect=settings.LLM_CONNECT_TIMEOUT)
         retries = settings.LLM_MAX_RETRIES if max_retries is None else max_retries
-        common = {"timeout": timeout, "max_retries": retries, "http_client": http_client(timeout)}
+        common: dict[str, Any] = {
+            "timeout": timeout,
+            "max_retries": retries,
+            "http_client": http_client(timeout),
+        }
         host = settings.OPENAI_HOST
         if host == "azure":
             base_url = settings.AZURE_OPENAI_ENDPOINT.rstrip("/") + "/openai/v1/"
+            api_key: str | Callable[[], Awaitable[str]]
             if settings.AZURE_OPENAI_API_KEY:
                 api_key = settings.AZURE_OPENAI_API_KEY
             else:

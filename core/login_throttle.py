@@ -40,7 +40,7 @@ def limiter() -> FixedWindowRateLimiter:
 
 
 def account_key(raw: str) -> str:
-    return _USERNAME.to_python(raw[:1000]).casefold()[:254]
+    return (_USERNAME.to_python(raw[:1000]) or "").casefold()[:254]
 
 
 def _keys(request) -> list[tuple[str, str]]:

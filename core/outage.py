@@ -23,6 +23,7 @@ def is_outage(exc: BaseException) -> bool:
 
 
 def outage_response(request) -> HttpResponse:
+    response: HttpResponse
     if request.path.startswith("/chat") or "application/json" in request.headers.get("Accept", ""):
         response = JsonResponse({"error": MESSAGE}, status=503)
     else:

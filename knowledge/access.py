@@ -101,10 +101,12 @@ def readable_documents_q(access: AccessFilter) -> Q:
         return published
     memberships = Document.groups.through.objects.filter(document_id=OuterRef("pk"))
     readable = Q(pk__in=[])
+    # Q | Exists is a Q (Django combines conditional expressions); the stubs' Q.__or__ takes
+    # only another Q.
     if access.public:
-        readable |= ~Exists(memberships)
+        readable |= ~Exists(memberships)  # type: ignore[assignment]
     if ids := _group_ids(access):
-        readable |= Exists(memberships.filter(group_id__in=ids))
+        readable |= Exists(memberships.filter(group_id__in=ids))  # type: ignore[assignment]
     return published & readable
 
 

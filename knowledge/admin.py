@@ -34,8 +34,7 @@ class CollectionAdmin(admin.ModelAdmin):
 
 class ChunkInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Chunk
-    fields = ["ordinal", "label", "token_count", "preview"]
-    readonly_fields = fields
+    fields = readonly_fields = ("ordinal", "label", "token_count", "preview")
     verbose_name_plural = "Chunks in the search index (read-only; rebuilt on every change)"
 
     @admin.display(description="Text")

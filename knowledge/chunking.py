@@ -86,7 +86,8 @@ def _pack(units, label, target, max_tokens, overlap_chars) -> list[ChunkText]:
 
 
 def _overlap_tail(items, overlap_chars, token_room):
-    tail, chars, tokens = [], 0, 0
+    tail: list[tuple[str, int]] = []
+    chars = tokens = 0
     for text, n in reversed(items):
         if chars + len(text) > overlap_chars or tokens + n > token_room:
             break

@@ -1,6 +1,8 @@
 """Embeddings through the configured OpenAI-compatible host: chunks at index time (in bounded
 batches, riding out 429s with the SDK's retry-after aware backoff), questions at ask time."""
 
+from typing import Any
+
 import numpy as np
 import openai
 from django.conf import settings
@@ -28,7 +30,7 @@ class Embedder:
         size = settings.EMBEDDING_BATCH_SIZE
         for start in range(0, len(texts), size):
             batch = texts[start : start + size]
-            kwargs = {"dimensions": self.dimensions} if self.dimensions else {}
+            kwargs: dict[str, Any] = {"dimensions": self.dimensions} if self.dimensions else {}
             try:
                 response = await self._client.client.embeddings.create(
                     model=self.model, input=batch, **kwargs

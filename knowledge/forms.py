@@ -65,7 +65,8 @@ class DocumentForm(forms.ModelForm):
             )
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         upload = cleaned.get("file")
         if upload and "file" in self.changed_data:
             try:

@@ -78,7 +78,7 @@ class Indexer:
                 return "removed (unpublished)"
             chunks = _rechunk(doc)
             if self.embedder is not None:
-                self._embed(chunks)
+                self._embed(self.embedder, chunks)
             self.call(
                 self.backend.upsert_document, document_id, _index_chunks(doc, chunks), indexed_count
             )
@@ -89,12 +89,12 @@ class Indexer:
         _record(doc, IndexStatus.INDEXED)
         return f"indexed ({len(chunks)} chunks)"
 
-    def _embed(self, chunks: list[Chunk]) -> None:
+    def _embed(self, embedder: Embedder, chunks: list[Chunk]) -> None:
         """Embed the chunks that have no vector yet and keep the vectors on the rows."""
         missing = [c for c in chunks if not c.embedding]
         if not missing:
             return
-        vectors = self.call(self.embedder.embed, [c.text for c in missing])
+        vectors = self.call(embedder.embed, [c.text for c in missing])
         for chunk, vector in zip(missing, vectors, strict=True):
             chunk.embedding = to_bytes(vector)
         Chunk.objects.bulk_update(missing, ["embedding"])
@@ -115,7 +115,7 @@ def _describe(exc: BaseException) -> str:
 
 def _record(doc: Document, status: str, error: str = "") -> None:
     """Record the outcome, unless the row changed meanwhile (its own sync is queued then)."""
-    fields = {"index_status": status, "index_error": error}
+    fields: dict[str, object] = {"index_status": status, "index_error": error}
     if status != IndexStatus.FAILED:
         fields.update(indexed_hash=doc.content_hash, indexed_at=timezone.now())
     Document.objects.filter(pk=doc.pk, content_hash=doc.content_hash).update(**fields)
@@ -145,7 +145,7 @@ def _rechunk(doc: Document) -> list[Chunk]:
 def _index_chunks(doc: Document, chunks: list[Chunk]) -> list[IndexChunk]:
     group_ids = sorted(doc.groups.values_list("pk", flat=True))
     groups = tuple(group_key(pk) for pk in group_ids) or (PUBLIC_GROUP,)
-    collection = doc.collection.slug if doc.collection_id else ""
+    collection = doc.collection.slug if doc.collection is not None else ""
     return [
         IndexChunk(
             document_id=doc.pk,

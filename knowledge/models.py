@@ -135,7 +135,7 @@ class Document(models.Model):
         state = {
             "title": self.title,
             "segments": self.segments(),
-            "collection": self.collection.slug if self.collection_id else None,
+            "collection": self.collection.slug if self.collection is not None else None,
             "groups": sorted(group_ids),
             "published": self.published,
             "citation": self.citation_name,

@@ -82,7 +82,7 @@ def run(func, *args, budget: Budget, preload: tuple[str, ...] = ()):
             child.join()
     if outcome == "ok":
         return value
-    if outcome == "raised":
+    if outcome == "raised" and isinstance(value, BaseException):
         raise value
     if outcome == "memory" or child.exitcode == _EXIT_OUT_OF_MEMORY:
         raise BudgetExceeded("memory")

@@ -58,7 +58,8 @@ def group_deleting(sender, instance: Group, **kwargs):
                 "was deleted; choose new groups and publish it again.",
                 updated_at=timezone.now(),
             )
-    instance._affected_documents = [d.pk for d in docs]
+    # Carried on the instance to the post_delete receiver below.
+    instance._affected_documents = [d.pk for d in docs]  # type: ignore[attr-defined]
 
 
 @receiver(post_delete, sender=Group, dispatch_uid="knowledge.group_deleted")

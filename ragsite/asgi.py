@@ -29,8 +29,11 @@ application = Lifespan(
             {
                 "http": BodyLimit(Router(django_asgi, ChatAPIHandler()), chat_api_paths),
                 "websocket": BearerSocketAuth(
-                    URLRouter(websocket_urlpatterns),
-                    SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+                    URLRouter(websocket_urlpatterns),  # type: ignore[arg-type]  # see below
+                    # types-channels wants its own URLPattern subclass; path() makes Django's.
+                    SameOriginValidator(
+                        AuthMiddlewareStack(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]
+                    ),
                 ),
             }
         )

@@ -30,7 +30,7 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
         if now - self._cleaned_at < self.clean_every:
             return
         self._cleaned_at = now
-        super()._clean_expired()
+        super()._clean_expired()  # type: ignore[misc]  # real, but missing from types-channels
 
     def has_other_members(self, group: str, channel: str) -> bool:
         members = self.groups.get(group, ())

@@ -6,9 +6,11 @@ bad deployment stops at start-up instead of failing at the first request.
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import re
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import environ
@@ -34,10 +36,10 @@ class Config:
         self.base_dir = base_dir
         self.env = environ.Env()
 
-    def fail(self, name: str, problem: str):
+    def fail(self, name: str, problem: str) -> NoReturn:
         self._fail(name, problem)
 
-    def _fail(self, name: str, problem: str):
+    def _fail(self, name: str, problem: str) -> NoReturn:
         raise ImproperlyConfigured(f"Environment variable {name}: {problem}")
 
     def _read(self, name, cast, default):
@@ -49,7 +51,8 @@ class Config:
     def str(self, name: str, default: str) -> str:
         return self.env.str(name, default=default)
 
-    def bool(self, name: str, default: bool) -> bool:
+    # Below, the class's own str/bool/int/float/list methods hide the builtins' names.
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         raw = self.env.str(name, default="").strip().lower()
         if not raw:
             return default
@@ -59,22 +62,28 @@ class Config:
             return False
         self._fail(name, f"expected true/false, got {raw!r}")
 
-    def int(self, name: str, default: int, minimum: int | None = None) -> int:
+    def int(
+        self, name: builtins.str, default: builtins.int, minimum: builtins.int | None = None
+    ) -> builtins.int:
         value = self._read(name, int, default)
         if minimum is not None and value < minimum:
             self._fail(name, f"must be at least {minimum}, got {value}")
         return value
 
-    def float(self, name: str, default: float, minimum: float | None = None) -> float:
+    def float(
+        self, name: builtins.str, default: builtins.float, minimum: builtins.float | None = None
+    ) -> builtins.float:
         value = self._read(name, float, default)
         if minimum is not None and value < minimum:
             self._fail(name, f"must be at least {minimum}, got {value}")
         return value
 
-    def list(self, name: str, default: list[str]) -> list[str]:
+    def list(
+        self, name: builtins.str, default: builtins.list[builtins.str]
+    ) -> builtins.list[builtins.str]:
         return [item for item in self.env.list(name, default=default) if item]
 
-    def networks(self, name: str) -> list[str]:
+    def networks(self, name: builtins.str) -> builtins.list[builtins.str]:
         """IP addresses or networks (`10.0.0.0/8`, `2001:db8::/32`), comma-separated."""
         entries = self.list(name, [])
         for entry in entries:
@@ -84,14 +93,16 @@ class Config:
                 self._fail(name, f"{entry!r} is not an IP address or network")
         return [entry.strip() for entry in entries]
 
-    def origin(self, name: str, url: str) -> str:
+    def origin(self, name: builtins.str, url: builtins.str) -> builtins.str:
         """The scheme, host and port of a URL setting."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             self._fail(name, f"must be an http(s) URL, got {url!r}")
         return f"{parts.scheme}://{parts.netloc}"
 
-    def algorithms(self, name: str, default: list[str]) -> list[str]:
+    def algorithms(
+        self, name: builtins.str, default: builtins.list[builtins.str]
+    ) -> builtins.list[builtins.str]:
         """Token signature algorithms: asymmetric ones only (never `none`, never HMAC, whose
         key would be the provider's public key)."""
         values = self.list(name, default)
@@ -100,18 +111,20 @@ class Config:
                 self._fail(name, f"{value!r} is not one of {', '.join(_SIGNATURE_ALGORITHMS)}")
         return values
 
-    def path(self, name: str, default: Path) -> Path:
+    def path(self, name: builtins.str, default: Path) -> Path:
         raw = self.env.str(name, default="")
         path = Path(raw) if raw else default
         return path if path.is_absolute() else (self.base_dir / path)
 
-    def choice(self, name: str, default: str, choices: list[str]) -> str:
+    def choice(
+        self, name: builtins.str, default: builtins.str, choices: builtins.list[builtins.str]
+    ) -> builtins.str:
         value = self.env.str(name, default=default).strip().lower()
         if value not in choices:
             self._fail(name, f"must be one of {', '.join(choices)}; got {value!r}")
         return value
 
-    def rate(self, name: str, default: str) -> str | None:
+    def rate(self, name: builtins.str, default: builtins.str) -> builtins.str | None:
         """A rate in the `limits` library's notation ("30/minute"), or None for "off"."""
         value = self.env.str(name, default=default).strip()
         if value.lower() in {"off", "0", "none", ""}:
@@ -120,7 +133,7 @@ class Config:
             self._fail(name, f"expected a rate like '30/minute' or 'off', got {value!r}")
         return value
 
-    def secret_key(self, debug: bool) -> str:
+    def secret_key(self, debug: builtins.bool) -> builtins.str:
         key = self.env.str("DJANGO_SECRET_KEY", default="")
         if key:
             return key
@@ -129,7 +142,7 @@ class Config:
             return _INSECURE_DEV_KEY
         self._fail("DJANGO_SECRET_KEY", "must be set when DATABASE_URL points at a shared database")
 
-    def database(self, sqlite_path: Path) -> dict:
+    def database(self, sqlite_path: Path) -> builtins.dict:
         url = self.env.str("DATABASE_URL", default="")
         if not url:
             return self.sqlite(sqlite_path)
@@ -171,7 +184,7 @@ class Config:
         return ""
 
     @staticmethod
-    def sqlite(path: Path) -> dict:
+    def sqlite(path: Path) -> builtins.dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -207,13 +220,13 @@ class Config:
             if value and not value.startswith(("http://", "https://")):
                 self._fail(name, f"expected an http(s) URL, got {value!r}")
 
-    def redis_url(self) -> str:
+    def redis_url(self) -> builtins.str:
         url = self.env.str("REDIS_URL", default="")
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
             self._fail("REDIS_URL", f"expected redis://host:port/db, got {url!r}")
         return url
 
-    def caches(self) -> dict:
+    def caches(self) -> builtins.dict:
         url = self.redis_url()
         if url:
             return {
@@ -224,7 +237,7 @@ class Config:
             }
         return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-    def channel_layers(self) -> dict:
+    def channel_layers(self) -> builtins.dict:
         url = self.redis_url()
         if url:
             return {

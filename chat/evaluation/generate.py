@@ -81,7 +81,7 @@ async def generate(passages, per_passage: int, concurrency: int, model=None, pro
             except openai.OpenAIError as exc:
                 return [], f"{passage['citation']}: {map_error(exc).message}"
         text = response.choices[0].message.content if response.choices else ""
-        pairs = parse_pairs(text)[:per_passage]
+        pairs = parse_pairs(text or "")[:per_passage]
         if not pairs:
             return [], f"{passage['citation']}: the model's reply held no question/answer pairs"
         return [truth_line(q, a, passage["citation"]) for q, a in pairs], None

@@ -89,7 +89,8 @@ def served_by(context: dict) -> dict:
     for thought in context.get("thoughts") or []:
         if not isinstance(thought, dict):
             continue
-        props = thought.get("props") if isinstance(thought.get("props"), dict) else {}
+        raw_props = thought.get("props")
+        props = raw_props if isinstance(raw_props, dict) else {}
         if thought.get("title") == "Answerer":
             about["answerer"] = thought.get("description")
         elif thought.get("title") == "Access filter" and "backend" in props:

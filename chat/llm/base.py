@@ -1,6 +1,6 @@
 """The small interface every answerer implements: the offline one and the OpenAI-compatible ones."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +15,7 @@ class AnswerError(Exception):
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.kind: str | None = None  # a finer label than the status, where one is known
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Answerer(Protocol):
         passages: list[SearchHit],
         temperature: float | None,
         reasoning_effort: str | None = None,
-    ) -> AsyncIterator[AnswerChunk]:
+    ) -> AsyncGenerator[AnswerChunk, None]:
         """Open the answer stream: raises AnswerError if the upstream refuses the request, so
         the caller can still answer with an HTTP error. Closing the returned iterator must stop
         the upstream at once."""

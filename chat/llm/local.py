@@ -8,7 +8,7 @@ deltas like a model would. When too little of the question is covered it says it
 import asyncio
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -196,7 +196,7 @@ class LocalAnswerer:
         passages: list[SearchHit],
         temperature: float | None,
         reasoning_effort: str | None = None,
-    ) -> AsyncIterator[AnswerChunk]:
+    ) -> AsyncGenerator[AnswerChunk, None]:
         return self.stream_answer(question, passages)
 
     async def stream_answer(self, question: str, passages: list[SearchHit]):

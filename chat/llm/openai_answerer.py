@@ -6,7 +6,8 @@ read, never as instructions. Upstream failures become AnswerError with an end-us
 
 import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 import httpx2
 import openai
@@ -106,8 +107,9 @@ class OpenAIAnswerer:
         params = side_call_params(self.model, max_tokens)
         if settings.OPENAI_API == "responses":
             return await self._respond(messages, params)
+        # Each message is a {"role", "content"} pair (chat/protocol.py validated the client's).
         response = await self.client.chat.completions.create(
-            model=self.model, messages=messages, **params
+            model=self.model, messages=cast(Any, messages), **params
         )
         text = response.choices[0].message.content if response.choices else ""
         return (text or "").strip(), _usage(response.usage)
@@ -115,7 +117,7 @@ class OpenAIAnswerer:
     async def _respond(self, messages: list[dict], params: dict) -> tuple[str, dict]:
         response = await self.client.responses.create(
             model=self.model,
-            input=messages,
+            input=cast(Any, messages),  # {"role", "content"} pairs, as above
             store=False,
             **responses_params(params, self.reasoning),
         )
@@ -152,7 +154,7 @@ class OpenAIAnswerer:
         passages: list[SearchHit],
         temperature: float | None,
         reasoning_effort: str | None = None,
-    ) -> AsyncIterator[AnswerChunk]:
+    ) -> AsyncGenerator[AnswerChunk, None]:
         params = answer_params(self.model, temperature, reasoning_effort)
         messages = self.messages(history, question, passages)
         if settings.OPENAI_API == "responses":
@@ -168,7 +170,7 @@ class OpenAIAnswerer:
         }
         return await self._stream(self.completions_url, body, EventBatch)
 
-    async def _stream(self, url: str, body: dict, batch_type) -> AsyncIterator[AnswerChunk]:
+    async def _stream(self, url: str, body: dict, batch_type) -> AsyncGenerator[AnswerChunk, None]:
         # client.post, not chat.completions.create: create() re-walks the whole prompt through
         # the SDK's TypedDict transform (about 1 ms per chat) and then parses every token into
         # pydantic objects. The SDK still authenticates, retries and maps errors; the body is

@@ -15,7 +15,7 @@ them and the event loop takes them in one read, not one per token as they arrive
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx2
 import orjson
@@ -192,7 +192,7 @@ async def gather_tokens(response: httpx2.Response, seconds: float) -> None:
 
 async def relay(
     response: httpx2.Response, batch_type: type[EventBatch] = EventBatch
-) -> AsyncIterator[AnswerChunk]:
+) -> AsyncGenerator[AnswerChunk, None]:
     """The chunks of the streamed `response` (chat completion chunks, or the Responses API's
     events with ResponsesEventBatch), which is closed when they end or stop."""
     reader = EventReader(batch_type)

@@ -1,5 +1,6 @@
 """Search backends behind one async protocol (see base.py), chosen by SEARCH_BACKEND."""
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from django.conf import settings
@@ -32,7 +33,7 @@ get_backend = backends.get
 
 
 @asynccontextmanager
-async def backend():
+async def backend() -> AsyncIterator[SearchBackend]:
     """A backend for one short-lived loop (tasks, management commands), closed afterwards."""
     instance = build_backend()
     try:

@@ -11,8 +11,12 @@ just uploaded cannot be found by searching. Chunk keys follow from the document 
 says may be indexed; a search by document id adds any older ones beyond that count.
 """
 
+from __future__ import annotations
+
 import json
 import logging
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
@@ -21,6 +25,11 @@ from django.conf import settings
 from core.clients import azure_credential
 from knowledge.access import PUBLIC_GROUP
 from knowledge.search.base import IndexChunk, SearchBackendError, SearchHit, SearchQuery, chunk_key
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.search.documents.indexes.models import SearchIndex
+    from azure.search.documents.models import IndexingResult
 
 log = logging.getLogger(__name__)
 VECTOR_FIELD = "embedding"
@@ -54,11 +63,12 @@ def access_filter(query: SearchQuery) -> str | None:
 class AzureSearchBackend:
     name = "azure"
 
-    def __init__(self):
+    def __init__(self) -> None:
         from azure.search.documents.aio import SearchClient
         from azure.search.documents.indexes.aio import SearchIndexClient
 
-        self.credential = None
+        self.credential: AsyncTokenCredential | None = None
+        credential: AzureKeyCredential | AsyncTokenCredential
         if settings.AZURE_SEARCH_KEY:
             credential = AzureKeyCredential(settings.AZURE_SEARCH_KEY)
         else:
@@ -84,7 +94,7 @@ class AzureSearchBackend:
         return "(nothing: access denied)" if expression is None else (expression or "(none)")
 
     # -- index management -------------------------------------------------------------------------
-    def index_definition(self, dimensions: int | None):
+    def index_definition(self, dimensions: int | None) -> SearchIndex:
         from azure.search.documents.indexes.models import (
             HnswAlgorithmConfiguration,
             SearchableField,
@@ -111,7 +121,10 @@ class AzureSearchBackend:
             SimpleField(name="label", type=string),
             SimpleField(name="collection", type=string, filterable=True),
             SimpleField(
-                name="groups", type=SearchFieldDataType.Collection(string), filterable=True
+                name="groups",
+                # The SDK adds Collection to the enum at run time (indexes/models/_patch.py).
+                type=SearchFieldDataType.Collection(string),  # type: ignore[operator]
+                filterable=True,
             ),
         ]
         vector_search = None
@@ -119,7 +132,9 @@ class AzureSearchBackend:
             fields.append(
                 SearchField(
                     name=VECTOR_FIELD,
-                    type=SearchFieldDataType.Collection(SearchFieldDataType.SINGLE),
+                    type=SearchFieldDataType.Collection(  # type: ignore[operator]  # as above
+                        SearchFieldDataType.SINGLE
+                    ),
                     searchable=True,
                     vector_search_dimensions=dimensions,
                     vector_search_profile_name="hnsw",
@@ -178,10 +193,10 @@ class AzureSearchBackend:
         return ids
 
     @staticmethod
-    def _batches(documents: list[dict]):
+    def _batches(documents: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         """AZURE_SEARCH_BATCH_SIZE documents at most, and under MAX_REQUEST_BYTES of JSON."""
         size = settings.AZURE_SEARCH_BATCH_SIZE
-        batch: list[dict] = []
+        batch: list[dict[str, Any]] = []
         used = 0
         for document in documents:
             # The vector is costed, not serialised: an upper bound, without the time to write
@@ -197,7 +212,11 @@ class AzureSearchBackend:
         if batch:
             yield batch
 
-    async def _index(self, method, documents: list[dict]) -> None:
+    async def _index(
+        self,
+        method: Callable[..., Awaitable[list[IndexingResult]]],
+        documents: list[dict[str, Any]],
+    ) -> None:
         for batch in self._batches(documents):
             try:
                 results = await method(documents=batch)
@@ -229,7 +248,7 @@ class AzureSearchBackend:
             raise SearchBackendError(f"search index unavailable: {exc}") from exc
         return found | {chunk_key(document_id, ordinal) for ordinal in range(indexed_count)}
 
-    async def _delete(self, ids) -> None:
+    async def _delete(self, ids: Iterable[str]) -> None:
         # Sorted: the same request for the same state, which logs and tests can compare.
         documents = [{"id": i} for i in sorted(ids)]
         if documents:
@@ -247,7 +266,7 @@ class AzureSearchBackend:
         await self._delete(await self._existing_ids(document_id, indexed_count))
 
     @staticmethod
-    def _document(chunk: IndexChunk) -> dict:
+    def _document(chunk: IndexChunk) -> dict[str, Any]:
         document = {
             "id": chunk.key,
             "document_id": str(chunk.document_id),
@@ -292,7 +311,7 @@ class AzureSearchBackend:
         expression = access_filter(query)
         if expression is None:
             return []
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "filter": expression or None,
             "top": query.top,
             "select": ["id", "document_id", "ordinal", "title", "content", "citation", "label",
@@ -300,7 +319,7 @@ class AzureSearchBackend:
         }  # fmt: skip
         mode = query.mode if query.vector is not None else "text"
         kwargs["search_text"] = query.text if mode in ("text", "hybrid") else None
-        if mode in ("vectors", "hybrid"):
+        if mode in ("vectors", "hybrid") and query.vector is not None:
             kwargs["vector_queries"] = [
                 VectorizedQuery(
                     vector=list(query.vector), k_nearest_neighbors=query.top, fields=VECTOR_FIELD

@@ -7,7 +7,7 @@ document rows still allow them.
 """
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from knowledge.access import PUBLIC_GROUP, AccessFilter
 
@@ -65,7 +65,7 @@ class SearchHit:
     label: str = ""
     collection: str = ""
     snippet: str = ""
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

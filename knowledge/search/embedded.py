@@ -10,6 +10,7 @@ import asyncio
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -95,7 +96,7 @@ class EmbeddedSearchBackend:
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
         try:
@@ -114,7 +115,7 @@ class EmbeddedSearchBackend:
             self._connections.append(conn)
         return conn
 
-    def _run(self, fn, *args):
+    def _run[T, *Ts](self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
         try:
             conn = self._connect()
             if not self._schema_ready:
@@ -124,7 +125,7 @@ class EmbeddedSearchBackend:
         except sqlite3.Error as exc:
             raise SearchBackendError(f"search index error: {exc}") from exc
 
-    async def _call(self, fn, *args):
+    async def _call[T, *Ts](self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
         loop = asyncio.get_running_loop()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")
@@ -135,7 +136,7 @@ class EmbeddedSearchBackend:
         await self._call(lambda conn: None)
 
     async def drop_index(self) -> None:
-        def drop(conn):
+        def drop(conn: sqlite3.Connection) -> None:
             conn.executescript(
                 "DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS document_groups;"
                 "DROP TABLE IF EXISTS chunks_fts; DROP TABLE IF EXISTS words;"
@@ -166,7 +167,7 @@ class EmbeddedSearchBackend:
         await self._call(self._replace, document_id, [])
 
     @staticmethod
-    def _replace(conn, document_id: int, chunks: list[IndexChunk]) -> None:
+    def _replace(conn: sqlite3.Connection, document_id: int, chunks: list[IndexChunk]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(
@@ -227,17 +228,19 @@ class EmbeddedSearchBackend:
         """The same search for a caller without an event loop, on the caller's thread."""
         return self._run(self._search, query)
 
-    async def search_then(self, query: SearchQuery, then):
+    async def search_then[T](
+        self, query: SearchQuery, then: Callable[[list[SearchHit]], T]
+    ) -> tuple[list[SearchHit], T]:
         """(hits, then(hits)): `then` (sync, it may use the database) runs on the search's own
         thread, right after the search, which saves a thread hop per question."""
 
-        def both(conn, query):
+        def both(conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[SearchHit], T]:
             hits = self._search(conn, query)
             return hits, then(hits)
 
         return await self._call(both, query)
 
-    def _search(self, conn, query: SearchQuery) -> list[SearchHit]:
+    def _search(self, conn: sqlite3.Connection, query: SearchQuery) -> list[SearchHit]:
         """The best chunks, re-ranked for the document the question names, one per page."""
         mode = query.mode if query.vector is not None else "text"
         fetch = query.top * _CHUNKS_PER_PAGE
@@ -262,8 +265,9 @@ class EmbeddedSearchBackend:
         return where
 
     @staticmethod
-    def _filters(query: SearchQuery) -> tuple[str, list]:
-        clauses, params = [], []
+    def _filters(query: SearchQuery) -> tuple[str, list[str]]:
+        clauses: list[str] = []
+        params: list[str] = []
         if not query.access.all:
             allowed = sorted(
                 query.access.groups | ({PUBLIC_GROUP} if query.access.public else set())
@@ -280,7 +284,7 @@ class EmbeddedSearchBackend:
             params.append(query.collection)
         return (" AND ".join(clauses) or "1"), params
 
-    def vocabulary(self, conn) -> Vocabulary:
+    def vocabulary(self, conn: sqlite3.Connection) -> Vocabulary:
         """The index's words, most common first, reloaded only after the index changed."""
         (generation,) = conn.execute("SELECT n FROM generation").fetchone()
         cached = self._vocabulary
@@ -291,7 +295,9 @@ class EmbeddedSearchBackend:
             cached = self._vocabulary = (generation, Vocabulary([r[0] for r in rows]))
         return cached[1]
 
-    def _text_search(self, conn, query: SearchQuery, vocabulary, fetch) -> list[SearchHit]:
+    def _text_search(
+        self, conn: sqlite3.Connection, query: SearchQuery, vocabulary: Vocabulary, fetch: int
+    ) -> list[SearchHit]:
         match = fts_query(query.text, vocabulary)
         if not match:
             return []
@@ -323,7 +329,9 @@ class EmbeddedSearchBackend:
             for r in rows
         ]
 
-    def _vector_search(self, conn, query: SearchQuery, fetch: int) -> list[SearchHit]:
+    def _vector_search(
+        self, conn: sqlite3.Connection, query: SearchQuery, fetch: int
+    ) -> list[SearchHit]:
         where, params = self._filters(query)
         rows = conn.execute(
             f"SELECT c.rowid, c.embedding FROM chunks c WHERE c.embedding IS NOT NULL AND {where}",

@@ -15,5 +15,5 @@ def reciprocal_rank_fusion(rankings: list[list[SearchHit]], top: int) -> list[Se
             key = (hit.document_id, hit.ordinal)
             scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
             hits.setdefault(key, hit)
-    ordered = sorted(scores, key=scores.get, reverse=True)[:top]
+    ordered = sorted(scores, key=scores.__getitem__, reverse=True)[:top]
     return [replace(hits[key], score=round(scores[key], 6)) for key in ordered]

@@ -126,8 +126,8 @@ def _mutate_bytes(rng: random.Random, data: bytes, others: list[bytes]) -> bytes
             if names:
                 match = rng.choice(names)
                 word = match.group()
-                cut = word[: rng.randint(2, max(2, len(word) - 1))]
-                replacement = rng.choice([cut, word[:1] + b"Foo" + word[1:], word[:1] + b"Zz"])
+                short = word[: rng.randint(2, max(2, len(word) - 1))]
+                replacement = rng.choice([short, word[:1] + b"Foo" + word[1:], word[:1] + b"Zz"])
                 buf[match.start() : match.end()] = replacement
         else:  # a number grows huge (counts, spans, lengths, offsets)
             digits = [i for i in range(max(0, pos - 200), min(len(buf), pos + 200))]

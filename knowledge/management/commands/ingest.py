@@ -119,7 +119,8 @@ class Command(BaseCommand):
             raise CommandError(f"{len(failures)} file(s) could not be ingested (see above).")
 
     def _collect(self, paths) -> tuple[list[Path], list[Path]]:
-        files, skipped = [], []
+        files: list[Path] = []
+        skipped: list[Path] = []
         for raw in paths:
             path = Path(raw)
             if path.is_dir():
@@ -149,7 +150,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             doc = Document.objects.filter(source_name=path.name, collection=coll).first()
             created = doc is None
-            if created:
+            if doc is None:
                 doc = Document(source_name=path.name, collection=coll)
             elif (
                 doc.extracted == segments

@@ -1,6 +1,7 @@
 import asyncio
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.management.base import BaseCommand, CommandError
 
@@ -23,6 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--top", type=int, default=5)
 
     def handle(self, *args, query, user, collection, top, **options):
+        account: AbstractBaseUser | AnonymousUser
         if user:
             User = get_user_model()
             try:

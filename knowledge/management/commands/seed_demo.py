@@ -35,10 +35,10 @@ class Command(BaseCommand):
                 user.save()
             user.groups.add(*[Group.objects.get_or_create(name=g)[0] for g in groups])
         for folder, collection, groups in SAMPLE_FOLDERS:
-            args = [str(SAMPLE_KB / folder), "--collection", collection, "--verbosity", "0"]
+            ingest = [str(SAMPLE_KB / folder), "--collection", collection, "--verbosity", "0"]
             if groups:
-                args += ["--groups", *groups]
-            call_command("ingest", *args)
+                ingest += ["--groups", *groups]
+            call_command("ingest", *ingest)
         self.stdout.write(
             f"Demo accounts (password for all: {DEMO_PASSWORD}): admin (staff, sees everything), "
             "erin (Engineering), harper (HR). Anonymous visitors see the public handbook."

@@ -55,7 +55,7 @@ class Command(BaseCommand):
             f"{len(ids) - len(failed)} document(s) synced, {len(orphans)} orphaned "
             f"document(s) removed from the index, {len(failed)} failed."
         )
-        for pk, exc in failed:
-            self.stderr.write(f"  FAILED document {pk}: {exc}")
+        for pk, error in failed:
+            self.stderr.write(f"  FAILED document {pk}: {error}")
         if failed:
             raise CommandError(f"{len(failed)} document(s) could not be synced (see above).")
