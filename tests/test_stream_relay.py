@@ -120,9 +120,9 @@ async def test_no_pause_once_the_answer_has_finished(kb, llm, settings, monkeypa
         seen.append("pause")
         await pause(response, seconds)
 
-    def relayed(response):
+    def relayed(response, batch_type=stream_relay.EventBatch):
         async def chunks():
-            async with aclosing(stream_relay.relay(response)) as inner:
+            async with aclosing(stream_relay.relay(response, batch_type)) as inner:
                 async for chunk in inner:
                     seen.append("finish" if chunk.finish_reason else "tokens")
                     yield chunk
