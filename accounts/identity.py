@@ -3,7 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from knowledge.search.base import AccessFilter
+from django.contrib.auth.base_user import AbstractBaseUser
+
+from knowledge.access import AccessFilter
 
 INVALID = "The credential is invalid, expired or revoked."
 
@@ -22,7 +24,7 @@ class InvalidCredential(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    user: object
+    user: AbstractBaseUser
     access: AccessFilter
     key_id: int | None  # None: a provider's token
     expires_at: datetime | None

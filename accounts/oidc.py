@@ -105,7 +105,7 @@ class SignOutView(LogoutView):
     def post(self, request, *args, **kwargs):
         id_token = request.session.get(ID_TOKEN)
         response = super().post(request, *args, **kwargs)
-        if not (id_token and settings.OIDC_ENABLED):
+        if not (id_token and settings.OIDC_ENABLED and isinstance(response, HttpResponseRedirect)):
             return response
         try:
             end_session = provider.document().get("end_session_endpoint")

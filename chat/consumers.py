@@ -13,6 +13,7 @@ import asyncio
 import logging
 import uuid
 from contextlib import aclosing
+from typing import TYPE_CHECKING
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -31,6 +32,18 @@ from core import log_context
 from core.client_address import scope_client_address
 from core.outage import MESSAGE, is_outage
 
+if TYPE_CHECKING:
+    from channels.consumer import _ChannelScope
+
+    from knowledge.access import AccessFilter
+
+    class SocketScope(_ChannelScope, total=False):
+        """The keys accounts/socket_auth.py adds for a bearer socket."""
+
+        bearer: str  # the Authorization header, checked again each turn
+        access: AccessFilter  # the credential's rights as of the last check
+
+
 log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401  # also: the session or the user is no longer valid
 RIGHTS_CHANGED = "Your access rights changed; the answer was stopped. Please ask again."
@@ -41,6 +54,8 @@ LAYER_RETRY_SECONDS = (0.5, 30.0)  # first and longest pause between tries while
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    scope: "SocketScope"
+
     async def __call__(self, scope, receive, send):
         """Channels' consumer loop, except that a channel layer going away (Redis down) does not
         take the socket with it: the socket keeps answering, and what comes through the layer
@@ -188,7 +203,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             log.warning("database unavailable: %r", exc)
             await self.send_json({"error": MESSAGE})
             return None
-        self.scope["user"], self.scope["access"] = identity.user, identity.access
+        # channels' stub types "user" as its AuthMiddleware's UserLazyObject; a bearer socket
+        # holds the credential's user itself (accounts/socket_auth.py).
+        self.scope["user"] = identity.user  # type: ignore[typeddict-item]
+        self.scope["access"] = identity.access
         return identity.user
 
     async def _end(self) -> None:

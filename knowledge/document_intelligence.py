@@ -107,8 +107,9 @@ def _pages(result) -> list[str]:
 def _client(endpoint: str, key: str, client_id: str):
     """One client (and credential) per configuration and process, as for every Azure client."""
     from azure.ai.documentintelligence import DocumentIntelligenceClient
-    from azure.core.credentials import AzureKeyCredential
+    from azure.core.credentials import AzureKeyCredential, TokenCredential
 
+    credential: AzureKeyCredential | TokenCredential
     if key:
         credential = AzureKeyCredential(key)
     else:

@@ -56,12 +56,13 @@ def content_type_for(name: str) -> str:
 
 async def original(request, document_id: int):
     doc = await readable_original(await request.auser(), document_id)
-    name = PurePath(doc.source_name or doc.file.name).name
+    file_name = doc.file.name
+    if not file_name:  # readable_original already refuses a document without a file
+        raise Http404("No such document.")
+    name = PurePath(doc.source_name or file_name).name
     try:
-        handle = await sync_to_async(doc.file.storage.open, thread_sensitive=False)(
-            doc.file.name, "rb"
-        )
-        size = await sync_to_async(doc.file.storage.size, thread_sensitive=False)(doc.file.name)
+        handle = await sync_to_async(doc.file.storage.open, thread_sensitive=False)(file_name, "rb")
+        size = await sync_to_async(doc.file.storage.size, thread_sensitive=False)(file_name)
     except (FileNotFoundError, OSError) as exc:
         raise Http404("No such document.") from exc
     content_type = content_type_for(name)
@@ -70,7 +71,9 @@ async def original(request, document_id: int):
     inline = content_type.split(";")[0] in _INLINE
     response = StreamingHttpResponse(_chunks(handle), content_type=content_type)
     response["Content-Length"] = str(size)
-    response["Content-Disposition"] = content_disposition_header(not inline, name)
+    disposition = content_disposition_header(not inline, name)
+    if disposition is not None:  # None only for an inline file without a name
+        response["Content-Disposition"] = disposition
     response["X-Content-Type-Options"] = "nosniff"
     return private(response)
 

@@ -169,7 +169,7 @@ class Config:
         }
         return db
 
-    def search_database_url(self, required: bool, database: dict) -> str:
+    def search_database_url(self, required: builtins.bool, database: builtins.dict) -> builtins.str:
         """SEARCH_DATABASE_URL, or the app's PostgreSQL database as a libpq URL."""
         url = self.env.str("SEARCH_DATABASE_URL", default="")
         if url:
@@ -248,7 +248,7 @@ class Config:
             }
         return {"default": {"BACKEND": "ragsite.channel_layers.InMemoryChannelLayer"}}
 
-    def originals_storage(self) -> dict:
+    def originals_storage(self) -> builtins.dict:
         """STORAGES["default"]: Azure Blob Storage when an account URL or a connection string
         is set (keyless with the URL alone), else the local MEDIA_ROOT."""
         url = self.str("AZURE_STORAGE_ACCOUNT_URL", "").strip()

@@ -52,7 +52,7 @@ MIDDLEWARE = [
 
 # Content Security Policy (Django's built-in): scripts and styles only from this site, no inline
 # script anywhere, no framing. The chat page and the admin work within it.
-SECURE_CSP = {
+SECURE_CSP: dict[str, list[str]] = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
     "style-src": [CSP.SELF],

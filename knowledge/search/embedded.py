@@ -377,7 +377,7 @@ class EmbeddedSearchBackend:
         ]
 
 
-def _texts(conn, rowids: list[int]) -> dict[int, tuple[str, str]]:
+def _texts(conn: sqlite3.Connection, rowids: list[int]) -> dict[int, tuple[str, str]]:
     if not rowids:
         return {}
     marks = ",".join("?" * len(rowids))
@@ -389,7 +389,7 @@ def _texts(conn, rowids: list[int]) -> dict[int, tuple[str, str]]:
     }
 
 
-def _add_words(conn, document_id: int, texts: list[tuple[str, str]]) -> None:
+def _add_words(conn: sqlite3.Connection, document_id: int, texts: list[tuple[str, str]]) -> None:
     words: set[str] = set()
     for title, text in texts:
         words |= words_of(title) | words_of(text)
@@ -399,7 +399,7 @@ def _add_words(conn, document_id: int, texts: list[tuple[str, str]]) -> None:
     )
 
 
-def _prepare(conn) -> None:
+def _prepare(conn: sqlite3.Connection) -> None:
     """Create the schema, or bring an index file written by an older version up to date."""
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version == SCHEMA_VERSION:

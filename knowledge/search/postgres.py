@@ -11,11 +11,16 @@ OPENAI_EMBEDDING_DIMENSIONS names the size), because its dimension is that of th
 """
 
 import re
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from typing import Literal, overload
 
 import psycopg
 from django.conf import settings
-from psycopg import sql
+from psycopg import AsyncConnection, sql
+from psycopg.abc import Params, QueryNoTemplate
+from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from knowledge.access import PUBLIC_GROUP
@@ -48,7 +53,7 @@ def websearch_text(text: str) -> str:
     return " or ".join(list(dict.fromkeys(words))[:_MAX_QUERY_TERMS])
 
 
-def vector_literal(vector) -> str:
+def vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
 
 
@@ -89,7 +94,7 @@ class PostgresSearchBackend:
         )
         self._opened = False
 
-    async def _configure(self, conn) -> None:
+    async def _configure(self, conn: AsyncConnection[TupleRow]) -> None:
         # ef_search above top-k keeps HNSW recall high; an iterative scan keeps a filtered vector
         # query from coming back short when the nearest vectors belong to others.
         await conn.execute(
@@ -98,7 +103,7 @@ class PostgresSearchBackend:
             (str(settings.SEARCH_HNSW_EF_SEARCH),),
         )
 
-    async def _open(self):
+    async def _open(self) -> AbstractAsyncContextManager[AsyncConnection[TupleRow]]:
         if not self._opened:
             # Opening does not wait: an unreachable server fails the request (after the pool's
             # timeout), not the process, and the pool goes on trying to connect.
@@ -106,7 +111,21 @@ class PostgresSearchBackend:
             self._opened = True
         return self._pool.connection(timeout=self.timeout)
 
-    async def _execute(self, doing: str, statement, params=(), fetch: bool = True):
+    @overload
+    async def _execute(
+        self,
+        doing: str,
+        statement: QueryNoTemplate,
+        params: Params = ...,
+        fetch: Literal[True] = ...,
+    ) -> list[TupleRow]: ...
+    @overload
+    async def _execute(
+        self, doing: str, statement: QueryNoTemplate, params: Params = ..., *, fetch: Literal[False]
+    ) -> None: ...
+    async def _execute(
+        self, doing: str, statement: QueryNoTemplate, params: Params = (), fetch: bool = True
+    ) -> list[TupleRow] | None:
         try:
             async with await self._open() as conn:
                 cursor = await conn.execute(statement, params)
@@ -130,7 +149,7 @@ class PostgresSearchBackend:
             raise _error(exc, "could not create the search table") from exc
 
     @staticmethod
-    async def _vector_dimensions(conn) -> int | None:
+    async def _vector_dimensions(conn: AsyncConnection[TupleRow]) -> int | None:
         cursor = await conn.execute(
             "SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass(%s) "
             "AND attname = 'embedding' AND NOT attisdropped",
@@ -139,7 +158,7 @@ class PostgresSearchBackend:
         row = await cursor.fetchone()
         return row[0] if row else None
 
-    async def _add_vectors(self, conn, dimensions: int) -> None:
+    async def _add_vectors(self, conn: AsyncConnection[TupleRow], dimensions: int) -> None:
         """The vector column and its HNSW index, once; a different size needs a rebuild."""
         existing = await self._vector_dimensions(conn)
         if existing == dimensions:
@@ -176,7 +195,9 @@ class PostgresSearchBackend:
             raise _error(exc, "indexing failed") from exc
 
     @staticmethod
-    async def _insert(conn, chunks: list[IndexChunk], with_vectors: bool) -> None:
+    async def _insert(
+        conn: AsyncConnection[TupleRow], chunks: list[IndexChunk], with_vectors: bool
+    ) -> None:
         columns = "document_id, ordinal, title, label, body, citation, collection, groups"
         if with_vectors:
             columns += ", embedding"
@@ -235,6 +256,7 @@ class PostgresSearchBackend:
         if mode == "text":
             statement = text_statement(where, query.snippets)
         else:
+            assert query.vector is not None  # mode is "text" when there is no vector
             params["vector"] = vector_literal(query.vector)
             statement = vector_statement(where) if mode == "vectors" else hybrid_statement(where)
         try:

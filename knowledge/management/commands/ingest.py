@@ -1,6 +1,7 @@
 import logging
 import os
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from django.conf import settings
@@ -37,15 +38,17 @@ def read_file(path: Path) -> tuple[bytes, list[dict], str]:
     return data, segments, title
 
 
-def in_parallel(func, items, workers: int):
+def in_parallel[T, R](
+    func: Callable[[T], R], items: Iterable[T], workers: int
+) -> Iterator[tuple[T, R | BaseException]]:
     """(item, result or exception) as each finishes, with at most 2 x workers read ahead, so a
     large folder is never all in memory at once."""
-    items = iter(items)
+    iterator = iter(items)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
-        pending = {}
+        pending: dict[Future[R], T] = {}
         while True:
             while len(pending) < 2 * workers:
-                item = next(items, None)
+                item = next(iterator, None)
                 if item is None:
                     break
                 pending[pool.submit(func, item)] = item
