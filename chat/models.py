@@ -52,7 +52,9 @@ class Message(models.Model):
     interrupted = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     # A reasoning model's visible thinking (shown apart, never part of the answer or its citations).
-    reasoning = models.TextField(blank=True, default="")
+    # db_default too: hosts still on the previous release keep inserting answers during a
+    # rolling upgrade, and they do not know this column.
+    reasoning = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,9 +3,11 @@ what the code expects."""
 
 from io import StringIO
 
+import pytest
 from django.core.management import call_command
 
 
+@pytest.mark.django_db
 def test_no_model_change_lacks_a_migration():
     out = StringIO()
     try:
