@@ -13,4 +13,4 @@ def search_conninfo() -> str:
     params.pop("cursor_factory", None)
     params.pop("context", None)
     params.pop("prepare_threshold", None)
-    return make_conninfo(**{k: v for k, v in params.items() if isinstance(v, str | int)})
+    return make_conninfo("", **{k: v for k, v in params.items() if isinstance(v, str | int)})
