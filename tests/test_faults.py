@@ -4,8 +4,10 @@ chat, and many clients cancelling at once, with nothing leaked afterwards."""
 import asyncio
 import gc
 import json
+import linecache
 import random
 import sqlite3
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -154,8 +156,18 @@ def _thread_pools() -> list[ThreadPoolExecutor]:
 
 
 def _busy(pool: ThreadPoolExecutor) -> int:
-    # a pool's worker releases the semaphore each time it finishes an item and waits for the next
-    return pool._work_queue.qsize() + max(0, len(pool._threads) - pool._idle_semaphore._value)
+    """Work queued plus pool threads doing anything but waiting for their next item."""
+    frames = sys._current_frames()
+    return pool._work_queue.qsize() + sum(
+        not _waiting_for_work(frames.get(thread.ident)) for thread in list(pool._threads)
+    )
+
+
+def _waiting_for_work(frame) -> bool:
+    # an idle worker sits in ThreadPoolExecutor's _worker, on its queue's (C) get()
+    if frame is None or frame.f_code.co_name != "_worker":
+        return False
+    return "work_queue.get" in linecache.getline(frame.f_code.co_filename, frame.f_lineno)
 
 
 def _search_threads() -> int:
