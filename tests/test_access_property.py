@@ -21,6 +21,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -364,7 +365,10 @@ class AccessMachine(RuleBasedStateMachine):
                 args += ["--user", person.user.username]
             call_command("search", *args, stdout=out)
             raw = out.getvalue()
-            return 200, {t for t in tokens if f"[Note {t}]" in raw}, raw
+            # a hit's line: "[citation]  title  (collection)"; the citation names the uploaded
+            # original's file, the title is the document's own
+            titled = set(re.findall(r"\]  Note (\S+)", raw))
+            return 200, {t for t in tokens if t in titled}, raw
         overrides = {"top": 50, "suggest_followup_questions": True, "render_html": True}
         if slug:
             overrides["collection"] = slug
