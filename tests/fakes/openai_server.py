@@ -727,6 +727,26 @@ class FakeOpenAI(BackgroundServer):
 
         return await self._recorded(request, "chat", inner)
 
+    def _begin_answer(
+        self, rec: RecordedRequest, body: dict, messages: list, api: str = "chat"
+    ) -> tuple[web.Response | None, Behaviour, str]:
+        """What every answer endpoint does first: refuse what the model refuses (an error
+        response), take the queued behaviour (an error response for an error), else the text."""
+        refused = reasoning.refusal(body, body.get("model") or self.model, api=api)
+        if refused is not None:
+            rec.status = 400
+            self._mark_finished(rec)
+            return web.json_response(refused, status=400, headers=self._headers()), _OK, ""
+        rec.stream = body.get("stream") is True
+        b = self._next_behaviour("chat")
+        rec.behaviour = b.kind
+        if b.kind == "error":
+            response = self._error_response(rec, b)
+            self._mark_finished(rec)
+            return response, b, ""
+        text = b.text if b.text is not None else self.answer
+        return None, b, default_answer(messages) if text is None else text
+
     async def _chat_inner(
         self, request: web.Request, rec: RecordedRequest, body: Any, azure: bool
     ) -> web.StreamResponse:
@@ -735,22 +755,9 @@ class FakeOpenAI(BackgroundServer):
             self._mark_finished(rec)
             return self._bad_request("'messages' is a required property", "messages")
         messages = body["messages"]
-        refused = reasoning.refusal(body, body.get("model") or self.model)
+        refused, b, text = self._begin_answer(rec, body, messages)
         if refused is not None:
-            rec.status = 400
-            self._mark_finished(rec)
-            return web.json_response(refused, status=400, headers=self._headers())
-        rec.stream = body.get("stream") is True
-        b = self._next_behaviour("chat")
-        rec.behaviour = b.kind
-        if b.kind == "error":
-            resp = self._error_response(rec, b)
-            self._mark_finished(rec)
-            return resp
-
-        text = b.text if b.text is not None else self.answer
-        if text is None:
-            text = default_answer(messages)
+            return refused
         ttft = self.ttft if b.ttft is None else b.ttft
         chunks = self.chunks if b.chunks is None else b.chunks
         interval = self.chunk_interval if b.chunk_interval is None else b.chunk_interval

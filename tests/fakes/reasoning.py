@@ -150,7 +150,7 @@ def _message_item(mid: str, text: str) -> dict:
 async def responses(fake, request: web.Request, rec, body: Any, azure: bool) -> web.StreamResponse:
     """The Responses API endpoint of FakeOpenAI (`fake`), as its chat endpoint behaves:
     the same answers, latency, queued behaviours and recorded requests."""
-    from tests.fakes.openai_server import count_tokens, default_answer, split_answer
+    from tests.fakes.openai_server import count_tokens, split_answer
 
     messages = _messages(body) if isinstance(body, dict) else None
     if messages is None:
@@ -158,21 +158,9 @@ async def responses(fake, request: web.Request, rec, body: Any, azure: bool) -> 
         fake._mark_finished(rec)
         return fake._bad_request("'input' is a required property", "input")
     model = body.get("model") or fake.model
-    refused = refusal(body, model, api="responses")
+    refused, b, text = fake._begin_answer(rec, body, messages, api="responses")
     if refused is not None:
-        rec.status = 400
-        fake._mark_finished(rec)
-        return web.json_response(refused, status=400, headers=fake._headers())
-    rec.stream = body.get("stream") is True
-    b = fake._next_behaviour("chat")
-    rec.behaviour = b.kind
-    if b.kind == "error":
-        response = fake._error_response(rec, b)
-        fake._mark_finished(rec)
-        return response
-    text = b.text if b.text is not None else fake.answer
-    if text is None:
-        text = default_answer(messages)
+        return refused
     prompt_tokens = sum(count_tokens(str(m.get("content"))) + 4 for m in messages)
     ids = next(fake._ids)
     rid, mid = f"resp_fake{ids}", f"msg_fake{ids}"
