@@ -352,6 +352,18 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 _PIECE = re.compile(r"\s*\S+|\s+$")
 
 
+async def misbehave(request: web.Request, rec: RecordedRequest, b: Behaviour) -> None:
+    """A dropping behaviour cuts the connection, a hanging one never answers: either way this
+    waits until the client goes away (and is cancelled with it). Any other returns at once."""
+    if b.kind == "drop":
+        rec.dropped_by_server = True
+        assert request.transport is not None
+        request.transport.abort()
+        await asyncio.sleep(3600)  # cancelled as the connection goes away
+    if b.kind == "hang":
+        await asyncio.Future()  # until the client goes away
+
+
 def _text_of(content: Any) -> str:
     """A message's content as text (string content or a list of text parts)."""
     if isinstance(content, str):
@@ -775,13 +787,7 @@ class FakeOpenAI(BackgroundServer):
         if not rec.stream:
             if b.kind == "filter":
                 text = "".join(split_answer(text, chunks)[: b.after])
-            if b.kind == "drop":
-                rec.dropped_by_server = True
-                assert request.transport is not None
-                request.transport.abort()
-                await asyncio.sleep(3600)  # cancelled as the connection goes away
-            if b.kind == "hang":
-                await asyncio.Future()  # until the client goes away
+            await misbehave(request, rec, b)
             n = len(split_answer(text, chunks))
             delay = ttft + max(0, n - 1) * interval
             if delay > 0:
@@ -929,13 +935,7 @@ class FakeOpenAI(BackgroundServer):
             await resp.write(frames[i])
             rec.chunks_sent = i + 1
 
-        if b.kind == "drop":
-            rec.dropped_by_server = True
-            assert request.transport is not None
-            request.transport.abort()
-            await asyncio.sleep(3600)  # cancelled as the connection goes away
-        if b.kind == "hang":
-            await asyncio.Future()  # until the client goes away
+        await misbehave(request, rec, b)
 
         if frames and interval > 0:
             delay = due + interval - loop.time()
@@ -996,13 +996,7 @@ class FakeOpenAI(BackgroundServer):
             resp = self._error_response(rec, b)
             self._mark_finished(rec)
             return resp
-        if b.kind == "drop":
-            rec.dropped_by_server = True
-            assert request.transport is not None
-            request.transport.abort()
-            await asyncio.sleep(3600)
-        if b.kind == "hang":
-            await asyncio.Future()
+        await misbehave(request, rec, b)
         if b.ttft:
             await asyncio.sleep(b.ttft)
 

@@ -150,7 +150,7 @@ def _message_item(mid: str, text: str) -> dict:
 async def responses(fake, request: web.Request, rec, body: Any, azure: bool) -> web.StreamResponse:
     """The Responses API endpoint of FakeOpenAI (`fake`), as its chat endpoint behaves:
     the same answers, latency, queued behaviours and recorded requests."""
-    from tests.fakes.openai_server import count_tokens, split_answer
+    from tests.fakes.openai_server import count_tokens, misbehave, split_answer
 
     messages = _messages(body) if isinstance(body, dict) else None
     if messages is None:
@@ -230,13 +230,7 @@ async def responses(fake, request: web.Request, rec, body: Any, azure: bool) -> 
             )
         )
         rec.chunks_sent = i + 1
-    if b.kind == "drop":
-        rec.dropped_by_server = True
-        assert request.transport is not None
-        request.transport.abort()
-        await asyncio.sleep(3600)
-    if b.kind == "hang":
-        await asyncio.Future()
+    await misbehave(request, rec, b)
     if b.kind == "filter":  # Azure's content filter stops the output where it triggered
         stopped = _response(rid, model, "incomplete", [], usage)
         stopped["incomplete_details"] = {"reason": "content_filter"}
