@@ -298,7 +298,7 @@ LOGGING = {
     "formatters": {
         "text": {"format": _LOG_FIELDS + " [request_id=%(request_id)s]"},
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
             "format": _LOG_FIELDS,
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
