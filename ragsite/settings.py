@@ -125,6 +125,8 @@ LOGOUT_REDIRECT_URL = "chat:page"
 # Bearer credentials (accounts/bearer.py): look-ups are cached this long per process, so a
 # revocation elsewhere applies within it.
 API_KEY_CACHE_SECONDS = cfg.float("API_KEY_CACHE_SECONDS", 5.0, minimum=0)
+# How long a websocket ticket (accounts/tickets.py), bought with a bearer credential, stays good.
+WS_TICKET_SECONDS = cfg.int("WS_TICKET_SECONDS", 30, minimum=1)
 # Sign-in with OpenID Connect (accounts/oidc.py), on when a discovery URL is set; the same
 # provider's access tokens for OIDC_API_AUDIENCE act as bearer credentials (accounts/jwt_bearer.py).
 AUTHENTICATION_BACKENDS = [
