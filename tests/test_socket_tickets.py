@@ -12,9 +12,11 @@ from channels.testing.websocket import WebsocketCommunicator
 from django.utils import timezone
 
 from accounts import api_keys, tickets
-from accounts.models import SocketTicket
+from accounts.models import GroupMapping, SocketTicket
 from tests.asgi_client import AsyncClient, Client, next_port
 from tests.chat_helpers import ask, build_kb, ws_collect
+from tests.fakes.oidc_provider import SigningKey
+from tests.oidc_helpers import HR_GROUP_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -215,3 +217,14 @@ async def test_outstanding_tickets_per_user_are_capped_and_expired_ones_purged(k
     await SocketTicket.objects.all().aupdate(expires_at=timezone.now() - timedelta(seconds=1))
     await ticket_for(keys["hr"])
     assert await SocketTicket.objects.acount() == 1
+
+
+async def test_a_provider_access_token_buys_a_ticket_too(transactional_db, fake_idp):
+    kb = await sync_to_async(build_kb)()
+    await GroupMapping.objects.acreate(claim=HR_GROUP_ID, group=kb["hr"])
+    token = fake_idp.mint({"sub": "sp-page", "preferred_username": "page", "groups": [HR_GROUP_ID]})
+    code, text = await chat_with(await ticket_for(token), SALARY)
+    assert code == 200 and "78,000" in text
+    # A bad token buys none.
+    forged = fake_idp.mint({"sub": "sp-page", "groups": [HR_GROUP_ID]}, key=SigningKey())
+    assert (await buy(forged)).status_code == 401
