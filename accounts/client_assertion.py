@@ -54,7 +54,7 @@ def _load(path: str, password: str) -> tuple[rsa.RSAPrivateKey, str]:
         certificate = x509.load_pem_x509_certificate(pem)
     except ValueError:
         raise CertificateError(f"{path} holds no certificate next to its key") from None
-    if certificate.public_key().public_numbers() != key.public_key().public_numbers():
+    if certificate.public_key() != key.public_key():
         raise CertificateError(f"{path}: the certificate is not the private key's")
     # x5t is SHA-1 by definition (RFC 7515); it names the certificate, it protects nothing.
     return key, _b64url(certificate.fingerprint(hashes.SHA1()))
