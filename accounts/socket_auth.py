@@ -46,9 +46,7 @@ class BearerSocketAuth:
         except bearer.InvalidCredential as exc:
             await close_unauthorized(receive, send, exc.description)
             return
-        scope = dict(scope, user=identity.user, session=None, bearer=authorization)
-        scope["access"] = identity.access
-        return await self.app(scope, receive, send)
+        return await self.app(_as_bearer(scope, identity, authorization), receive, send)
 
 
 class TicketSocketAuth:
@@ -70,9 +68,14 @@ class TicketSocketAuth:
         except bearer.InvalidCredential as exc:
             await close_unauthorized(receive, send, exc.description)
             return
-        scope = dict(scope, user=identity.user, session=None, bearer=authorization)
-        scope["access"] = identity.access
-        return await self.app(scope, receive, send)
+        return await self.app(_as_bearer(scope, identity, authorization), receive, send)
+
+
+def _as_bearer(scope, identity, authorization: str) -> dict:
+    """The socket's scope as the credential's: its user and rights, no session."""
+    return dict(
+        scope, user=identity.user, session=None, bearer=authorization, access=identity.access
+    )
 
 
 def ticket_of(scope) -> str | None:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts import api_keys, tickets
 from accounts.models import GroupMapping, SocketTicket
 from tests.asgi_client import AsyncClient, Client, next_port
+from tests.bearer_helpers import ws_exchange
 from tests.chat_helpers import ask, build_kb, ws_collect
 from tests.fakes.oidc_provider import SigningKey
 from tests.oidc_helpers import HR_GROUP_ID
@@ -70,16 +71,7 @@ async def chat_with(ticket: str, body: dict, **open_kwargs) -> tuple[int, str]:
     communicator, connected = await open_socket(ticket, **open_kwargs)
     if not connected:
         return 403, ""
-    await communicator.send_to(text_data=json.dumps({"type": "chat", **body}))
-    received = []
-    while True:
-        message = await communicator.receive_output(timeout=10)
-        if message["type"] == "websocket.close":
-            return message.get("code"), json.dumps(received)
-        received.append(json.loads(message["text"]))
-        if received[-1].get("type") == "response.completed":
-            await communicator.disconnect()
-            return 200, json.dumps(received)
+    return await ws_exchange(communicator, body)
 
 
 def refused_with_nothing(code: int, text: str) -> None:
