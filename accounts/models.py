@@ -77,3 +77,19 @@ class ExternalIdentity(models.Model):
 
     def __str__(self):
         return f"{self.subject} at {self.issuer}"
+
+
+class SocketTicket(models.Model):
+    """A one-use pass for a browser's websocket handshake, bought with a bearer credential over
+    HTTP (accounts/tickets.py). Only a digest of the ticket is stored, and the credential only
+    encrypted with a key derived from the ticket: the row alone opens nothing."""
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="socket_tickets"
+    )
+    sealed = models.TextField(editable=False)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"socket ticket of {self.user_id} until {self.expires_at:%H:%M:%S}"

@@ -23,7 +23,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from accounts import claims as claim_rules
-from accounts import provider
+from accounts import client_assertion, provider
 
 log = logging.getLogger(__name__)
 ID_TOKEN = "oidc_id_token"
@@ -47,6 +47,12 @@ class ProviderBackend(OIDCAuthenticationBackend):
         except (requests.RequestException, ValueError, jwt.PyJWTError, SuspiciousOperation) as exc:
             log.warning("OpenID Connect sign-in failed: %r", exc)
             return None
+
+    def get_token(self, payload):
+        # With a certificate, the app proves itself with a signed assertion, never a secret.
+        if settings.OIDC_CLIENT_CERTIFICATE:
+            payload = client_assertion.authenticate_payload(payload, self.OIDC_OP_TOKEN_ENDPOINT)
+        return super().get_token(payload)
 
     def verify_token(self, token, **kwargs):
         payload = provider.verify(token, audience=settings.OIDC_CLIENT_ID)

@@ -6,9 +6,18 @@ header to a websocket, and programs usually send no Origin). A bad, expired or r
 credential is accepted and closed at once with CLOSE_INVALID_CREDENTIAL, before any frame is
 read, so the client learns why; it is never served as anonymous. The consumer checks the
 credential again on every turn (accounts/bearer.py, cached), so a revoked key stops there too.
+
+A browser cannot send that header: it opens `/ws/chat/?ticket=...` with a ticket bought over
+HTTP (accounts/tickets.py). Such a socket passes the Origin check as a cookie socket does (it
+comes from a page), then becomes the ticket's bearer socket.
 """
 
-from accounts import bearer
+from urllib.parse import parse_qs
+
+from asgiref.sync import sync_to_async
+
+from accounts import bearer, tickets
+from core.db import release_db
 
 CLOSE_INVALID_CREDENTIAL = 4401
 
@@ -37,9 +46,59 @@ class BearerSocketAuth:
         except bearer.InvalidCredential as exc:
             await close_unauthorized(receive, send, exc.description)
             return
-        scope = dict(scope, user=identity.user, session=None, bearer=authorization)
-        scope["access"] = identity.access
-        return await self.app(scope, receive, send)
+        return await self.app(_as_bearer(scope, identity, authorization), receive, send)
+
+
+class TicketSocketAuth:
+    """Sockets opened with `?ticket=`: the ticket is redeemed (used up) and the socket goes on
+    as a bearer socket of the credential it was bought with. It sits inside the cookie stack,
+    after the Origin check and the session look-up: a foreign page is refused before a ticket is
+    spent, and a browser signed in here as someone else than the ticket's user is refused (a
+    page must not slip its visitors into another account's conversations)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        ticket = ticket_of(scope)
+        if ticket is None:
+            return await self.app(scope, receive, send)
+        try:
+            identity, authorization = await _redeem(ticket, scope.get("user"))
+        except bearer.InvalidCredential as exc:
+            await close_unauthorized(receive, send, exc.description)
+            return
+        return await self.app(_as_bearer(scope, identity, authorization), receive, send)
+
+
+def _as_bearer(scope, identity, authorization: str) -> dict:
+    """The socket's scope as the credential's: its user and rights, no session."""
+    return dict(
+        scope, user=identity.user, session=None, bearer=authorization, access=identity.access
+    )
+
+
+def ticket_of(scope) -> str | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin1"), keep_blank_values=True)
+    values = query.get("ticket")
+    return values[-1] if values else None
+
+
+async def _redeem(ticket: str, signed_in):
+    user_id, authorization = await sync_to_async(_redeem_sync, thread_sensitive=False)(ticket)
+    identity = await bearer.authenticate(authorization)  # still good now, as on every turn
+    if identity.user.pk != user_id:
+        raise bearer.InvalidCredential(tickets.BAD_TICKET)
+    if signed_in is not None and signed_in.is_authenticated and signed_in.pk != user_id:
+        raise bearer.InvalidCredential("The ticket belongs to another user than the one signed in.")
+    return identity, authorization
+
+
+def _redeem_sync(ticket: str) -> tuple[int, str]:
+    try:
+        return tickets.redeem(ticket)
+    finally:
+        release_db()
 
 
 async def close_unauthorized(receive, send, reason: str) -> None:

@@ -1,12 +1,19 @@
-"""A signed-in user's own API keys: list, create (the key is shown once), revoke."""
+"""A signed-in user's own API keys: list, create (the key is shown once), revoke; and websocket
+tickets for a bearer credential (accounts/tickets.py)."""
 
+from asgiref.sync import sync_to_async
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from accounts import api_keys
+from accounts import api_keys, bearer, tickets
 from accounts.models import ApiKey
+from core.db import release_db
+from core.responses import json_error, private
 
 MAX_KEYS_PER_USER = 20
 
@@ -45,3 +52,41 @@ def revoke(request, key_id: int):
         row.revoked = True
         row.save(update_fields=["revoked"])
     return redirect("accounts:keys")
+
+
+@csrf_exempt  # a bearer credential only: no cookie is read, so no page can borrow one
+async def socket_ticket(request):
+    """POST with `Authorization: Bearer <key or token>`: a one-use ticket for `/ws/chat/`."""
+    if request.method != "POST":
+        return json_error("Use POST with an Authorization header.", 405)
+    authorization = request.headers.get("Authorization")
+    if authorization is None:
+        response = json_error("Send a credential: 'Authorization: Bearer <key>'.", 401)
+        response["WWW-Authenticate"] = 'Bearer realm="ragsite"'
+        return response
+    try:
+        identity = await bearer.authenticate(authorization)
+    except bearer.InvalidCredential as exc:
+        response = json_error(exc.description, 401)
+        response["WWW-Authenticate"] = exc.www_authenticate
+        return response
+    try:
+        ticket, expires_at = await sync_to_async(_issue, thread_sensitive=False)(
+            identity.user, authorization
+        )
+    except tickets.TooManyTickets as exc:
+        return json_error(str(exc), 429, retry_after=settings.WS_TICKET_SECONDS)
+    body = {
+        "ticket": ticket,
+        "expires_in": settings.WS_TICKET_SECONDS,
+        "expires_at": expires_at.isoformat(),
+        "url": f"/ws/chat/?ticket={ticket}",
+    }
+    return private(JsonResponse(body))
+
+
+def _issue(user, authorization: str):
+    try:
+        return tickets.issue(user, authorization)
+    finally:
+        release_db()

@@ -3,6 +3,7 @@
     python -m bench.ab "before=/tmp/old-checkout" "after=."
     python -m bench.ab "on=." "off=.|env:GC_TUNING=off" --c 100 --rounds 4
     python -m bench.ab "before=/tmp/old-checkout" "after=." --mode ws   # over the websocket
+    python -m bench.ab "anon=." "key=.|bearer" --c 60 --rounds 3   # what a bearer key costs
 
 This machine's capacity drifts by 10-20 % from minute to minute, so two runs one after the other
 cannot show a 5 % step. Here every build runs at once, each with its own load generator at C
@@ -10,9 +11,10 @@ concurrent chats against the one fake upstream: whatever the machine does meanwh
 all of them. Each round starts fresh servers; the figure is CPU per chat (the server's CPU
 seconds over its completed chats) as a ratio to the first build, per round, and the median.
 
-A build is LABEL=PATH, optionally |env:K=V,K=V (settings for that server). PATH is a checkout of
-ragsite (git worktree add /tmp/old <commit>), served from its own .venv if it has one, else from
-this one's.
+A build is LABEL=PATH, optionally |env:K=V,K=V (settings for that server) and |bearer (its load
+generator sends an API key, made in the data set-up for a user in no group, as
+`Authorization: Bearer` on every chat or handshake). PATH is a checkout of ragsite (git worktree
+add /tmp/old <commit>), served from its own .venv if it has one, else from this one's.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from bench.sidebyside import one_round, parse_build, summarise
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="ragsite builds A/B, side by side under one load")
-    p.add_argument("builds", nargs="+", type=parse_build, metavar="LABEL=PATH[|env:K=V,...]")
+    p.add_argument(
+        "builds", nargs="+", type=parse_build, metavar="LABEL=PATH[|env:K=V,...][|bearer]"
+    )
     p.add_argument("--c", type=int, default=100, help="concurrent chats per build")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--duration", type=float, default=20.0, help="seconds per round")

@@ -94,13 +94,24 @@ class Harness:
         assert self.upstream is not None
         wait_port(int(self.upstream_url.rsplit(":", 1)[1]), self.upstream)
 
+    @property
+    def api_key_file(self) -> Path:
+        """An API key of `bench-program`, a user in no group (so it reads what anonymous callers
+        read), for load generators that chat with a bearer key (bench/ab.py's `|bearer`)."""
+        return self.work / "bench-api-key"
+
     def prepare_data(self) -> None:
-        """manage.py migrate, seed_demo and sync_index, in one process (saves two start-ups)."""
+        """manage.py migrate, seed_demo and sync_index, and the bench's API key, in one process
+        (saves start-ups)."""
         t = time.monotonic()
         script = (
             "import django; django.setup(); from django.core.management import call_command; "
             "call_command('migrate', interactive=False, verbosity=0); call_command('seed_demo'); "
-            "call_command('sync_index')"
+            "call_command('sync_index'); "
+            "from django.contrib.auth.models import User; "
+            "from accounts.api_keys import create_key; "
+            "user = User.objects.get_or_create(username='bench-program')[0]; "
+            f"open({str(self.api_key_file)!r}, 'w').write(create_key(user, 'bench')[1])"
         )
         subprocess.run(
             [PY, "-c", script],

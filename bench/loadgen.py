@@ -12,6 +12,9 @@ Each of the C workers runs chats back to back until ``--duration`` seconds have 
 Steady throughput is the number of chats that *completed* inside [warmup, duration], divided by
 that window; latency percentiles use the chats that *started* inside it. Errors count everywhere.
 
+With ``--api-key-file`` every chat (http) and every socket's handshake (ws) carries
+``Authorization: Bearer <key>``: the cost of an authenticated caller against an anonymous one.
+
 Parsing is kept cheap on purpose (on 2 shared cores the generator's CPU is the server's loss):
 only the first and last NDJSON lines are decoded; deltas are counted as bytes.
 
@@ -82,12 +85,10 @@ def raise_nofile(want: int = 16384) -> int:
 
 
 # -- one chat per channel ------------------------------------------------------------------------
-async def http_chat(session: aiohttp.ClientSession, url: str) -> Chat:
+async def http_chat(session: aiohttp.ClientSession, url: str, headers: dict) -> Chat:
     chat = Chat(start=now())
     try:
-        async with session.post(
-            url, data=CHAT_BODY, headers={"Content-Type": "application/json"}
-        ) as resp:
+        async with session.post(url, data=CHAT_BODY, headers=headers) as resp:
             if resp.status != 200:
                 text = (await resp.read())[:200].decode(errors="replace")
                 chat.error = f"HTTP {resp.status}: {text}"
@@ -261,14 +262,24 @@ async def run(args) -> dict:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=args.timeout, sock_connect=10)
     result: dict = {"mode": args.mode, "concurrency": args.concurrency, "nofile": nofile}
+    result["bearer"] = bool(args.api_key_file)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        if args.mode in ("http", "upstream"):
-            url = args.url.rstrip("/") + (
-                "/chat/stream" if args.mode == "http" else "/v1/chat/completions"
-            )
-            fn = http_chat if args.mode == "http" else upstream_chat
+        if args.mode == "http":
+            url = args.url.rstrip("/") + "/chat/stream"
+            headers = {"Content-Type": "application/json", **auth_headers(args)}
             chats, t0 = await closed_loop(
-                args.concurrency, lambda i: fn(session, url), args.duration, args.max_chats
+                args.concurrency,
+                lambda i: http_chat(session, url, headers),
+                args.duration,
+                args.max_chats,
+            )
+        elif args.mode == "upstream":
+            url = args.url.rstrip("/") + "/v1/chat/completions"
+            chats, t0 = await closed_loop(
+                args.concurrency,
+                lambda i: upstream_chat(session, url),
+                args.duration,
+                args.max_chats,
             )
         else:
             result.update(await run_ws(session, args))
@@ -279,6 +290,13 @@ async def run(args) -> dict:
     return result
 
 
+def auth_headers(args) -> dict:
+    if not args.api_key_file:
+        return {}
+    with open(args.api_key_file) as f:
+        return {"Authorization": f"Bearer {f.read().strip()}"}
+
+
 async def run_ws(session: aiohttp.ClientSession, args) -> dict:
     url = args.url.rstrip("/").replace("http://", "ws://") + "/ws/chat/"
     origin = args.url.rstrip("/")
@@ -287,6 +305,7 @@ async def run_ws(session: aiohttp.ClientSession, args) -> dict:
     if args.server_pid:
         out["server_before_open"] = read_status(args.server_pid)
     sockets: list = [None] * n_open
+    headers = auth_headers(args)  # a bearer socket: the key on the handshake, checked each turn
     gate = asyncio.Semaphore(100)  # connect in waves; a 2,000-socket SYN flood proves nothing
     connect_errors: list[str] = []
 
@@ -294,7 +313,12 @@ async def run_ws(session: aiohttp.ClientSession, args) -> dict:
         async with gate:
             try:
                 sockets[i] = await session.ws_connect(
-                    url, origin=origin, heartbeat=None, autoping=True, max_msg_size=0
+                    url,
+                    origin=origin,
+                    headers=headers,
+                    heartbeat=None,
+                    autoping=True,
+                    max_msg_size=0,
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 connect_errors.append(f"{type(exc).__name__}: {exc}"[:200])
@@ -337,6 +361,7 @@ def main(argv=None) -> None:
     p.add_argument("--open", type=int, default=0, help="ws: sockets to hold open")
     p.add_argument("--settle", type=float, default=2.0, help="ws: seconds idle before measuring")
     p.add_argument("--server-pid", type=int, default=0, help="ws: sample its RSS per idle socket")
+    p.add_argument("--api-key-file", default="", help="send the API key in this file as a bearer")
     args = p.parse_args(argv)
     if not 0 <= args.warmup < args.duration:
         p.error("--warmup must be shorter than --duration")

@@ -19,19 +19,29 @@ class Build(NamedTuple):
     root: Path
     variant: str = ""
     kind: str = "async"  # or "sample": the sample apps' bare relay (bench/sample_app.py)
+    bearer: bool = False  # its load generator sends the bench's API key on every chat
+
+
+SPEC = "LABEL=PATH[|env:K=V,...][|bearer]"
 
 
 def parse_build(spec: str) -> Build:
     label, sep, rest = spec.partition("=")
     if not sep or not label:
-        raise argparse.ArgumentTypeError(f"{spec!r}: expected LABEL=PATH[|env:K=V,...]")
-    path, _, variant = rest.partition("|")
+        raise argparse.ArgumentTypeError(f"{spec!r}: expected {SPEC}")
+    path, *options = rest.split("|")
     root = Path(path or ".").resolve()
     if not (root / "ragsite" / "asgi.py").is_file():
         raise argparse.ArgumentTypeError(f"{spec!r}: {root} is not a ragsite checkout")
-    if variant and not variant.startswith("env:"):
-        raise argparse.ArgumentTypeError(f"{spec!r}: after | comes env:K=V,...")
-    return Build(label, root, variant)
+    variant, bearer = "", False
+    for option in options:
+        if option == "bearer" and not bearer:
+            bearer = True
+        elif option.startswith("env:") and not variant:
+            variant = option
+        else:
+            raise argparse.ArgumentTypeError(f"{spec!r}: after | comes env:K=V,... or bearer")
+    return Build(label, root, variant, bearer=bearer)
 
 
 def paired_with_bare_relay(harness: Harness, c: int, rounds: int) -> dict:
@@ -51,22 +61,25 @@ def one_round(harness: Harness, builds: list[Build], c: int, mode: str = "http")
     """A fresh server per build, all under load at once; each build's figures."""
     servers = []
     try:
-        for label, root, variant, kind in builds:
+        for build in builds:
             port = free_port()
-            servers.append((label, port, harness.start_server(kind, port, variant, root=root)))
+            proc = harness.start_server(build.kind, port, build.variant, root=build.root)
+            servers.append((build.label, port, proc, build.bearer))
 
         def load(server) -> dict:
-            _, port, proc = server
+            _, port, proc, bearer = server
             with Monitor(proc.pid) as mon:
-                sockets = {"open": c, "settle": 0.5} if mode == "ws" else {}
-                out = harness.loadgen(mode, f"http://127.0.0.1:{port}", c, **sockets)
+                kw: dict = {"open": c, "settle": 0.5} if mode == "ws" else {}
+                if bearer:
+                    kw["api_key_file"] = harness.api_key_file
+                out = harness.loadgen(mode, f"http://127.0.0.1:{port}", c, **kw)
             out.update(mon.result())
             return out
 
         with ThreadPoolExecutor(len(servers)) as pool:
             outs = list(pool.map(load, servers))
     finally:
-        for _, _, proc in servers:
+        for _, _, proc, _ in servers:
             stop(proc)
     return {
         label: {
@@ -75,7 +88,7 @@ def one_round(harness: Harness, builds: list[Build], c: int, mode: str = "http")
             "errors": out["errors"],
             "ttft_p99_ms": out["ttft_p99_ms"],
         }
-        for (label, _, _), out in zip(servers, outs, strict=True)
+        for (label, _, _, _), out in zip(servers, outs, strict=True)
     }
 
 

@@ -8,15 +8,28 @@ for every channel alike. With telemetry off (core/telemetry.py) every call is a 
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import contextmanager
 
 from opentelemetry import trace
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Status, StatusCode
 
 from core import log_context
 from core.telemetry import meter, tracer
 
-in_flight = meter.create_up_down_counter("ragsite.chat.active", description="chat turns running")
+# Turns running, by channel: a plain count read when the metrics are collected, not a
+# measurement recorded through the SDK twice per turn (attribute hashing, locks).
+_running: Counter[str] = Counter()
+
+
+def _observe_running(options: CallbackOptions):
+    return [Observation(count, {"ragsite.channel": ch}) for ch, count in _running.items()]
+
+
+meter.create_observable_up_down_counter(
+    "ragsite.chat.active", callbacks=[_observe_running], description="chat turns running"
+)
 time_to_first_token = meter.create_histogram(
     "ragsite.chat.time_to_first_token", unit="s", description="question to first answer token"
 )
@@ -29,12 +42,13 @@ errors = meter.create_counter("ragsite.chat.errors", description="failed chat tu
 class TurnTrace:
     def __init__(self):
         channel = log_context.current().get("channel") or "internal"
+        self.channel = channel
         self.attributes = {"ragsite.channel": channel}
         self.span = tracer.start_span("chat turn", attributes=self.attributes)
         self.context = trace.set_span_in_context(self.span)
         self.llm = None
         self.ended = False
-        in_flight.add(1, self.attributes)
+        _running[channel] += 1
 
     @contextmanager
     def phase(self, name: str, **attributes):
@@ -68,7 +82,7 @@ class TurnTrace:
         if self.ended:
             return
         self.ended = True
-        in_flight.add(-1, self.attributes)
+        _running[self.channel] -= 1
         if self.llm is not None:
             self.llm.set_attributes(_llm_figures(usage, first_token_s, finish_reason))
             if error_kind:

@@ -13,7 +13,7 @@ django_asgi = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from accounts.socket_auth import BearerSocketAuth  # noqa: E402
+from accounts.socket_auth import BearerSocketAuth, TicketSocketAuth  # noqa: E402
 from chat.api_handler import ChatAPIHandler, Router, chat_api_paths  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.ws_origin import SameOriginValidator  # noqa: E402
@@ -32,7 +32,9 @@ application = Lifespan(
                     URLRouter(websocket_urlpatterns),  # type: ignore[arg-type]  # see below
                     # types-channels wants its own URLPattern subclass; path() makes Django's.
                     SameOriginValidator(
-                        AuthMiddlewareStack(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]
+                        AuthMiddlewareStack(
+                            TicketSocketAuth(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]
+                        )
                     ),
                 ),
             }

@@ -125,6 +125,8 @@ LOGOUT_REDIRECT_URL = "chat:page"
 # Bearer credentials (accounts/bearer.py): look-ups are cached this long per process, so a
 # revocation elsewhere applies within it.
 API_KEY_CACHE_SECONDS = cfg.float("API_KEY_CACHE_SECONDS", 5.0, minimum=0)
+# How long a websocket ticket (accounts/tickets.py), bought with a bearer credential, stays good.
+WS_TICKET_SECONDS = cfg.int("WS_TICKET_SECONDS", 30, minimum=1)
 # Sign-in with OpenID Connect (accounts/oidc.py), on when a discovery URL is set; the same
 # provider's access tokens for OIDC_API_AUDIENCE act as bearer credentials (accounts/jwt_bearer.py).
 AUTHENTICATION_BACKENDS = [
@@ -135,8 +137,21 @@ OIDC_DISCOVERY_URL = cfg.str("OIDC_DISCOVERY_URL", "")
 OIDC_ENABLED = bool(OIDC_DISCOVERY_URL)
 OIDC_CLIENT_ID = cfg.str("OIDC_CLIENT_ID", "")
 OIDC_CLIENT_SECRET = cfg.str("OIDC_CLIENT_SECRET", "")
-if OIDC_ENABLED and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
-    cfg.fail("OIDC_CLIENT_ID", "and OIDC_CLIENT_SECRET must be set with OIDC_DISCOVERY_URL")
+# Or a certificate credential (accounts/client_assertion.py): a PEM file with the private key and
+# the certificate uploaded to the app registration; the token request then carries a signed
+# client assertion (private_key_jwt) instead of the secret.
+_certificate = cfg.str("OIDC_CLIENT_CERTIFICATE", "")
+OIDC_CLIENT_CERTIFICATE = str(cfg.path("OIDC_CLIENT_CERTIFICATE", BASE_DIR)) if _certificate else ""
+OIDC_CLIENT_CERTIFICATE_PASSWORD = cfg.str("OIDC_CLIENT_CERTIFICATE_PASSWORD", "")
+if OIDC_ENABLED and not OIDC_CLIENT_ID:
+    cfg.fail("OIDC_CLIENT_ID", "must be set with OIDC_DISCOVERY_URL")
+if OIDC_ENABLED and bool(OIDC_CLIENT_SECRET) == bool(OIDC_CLIENT_CERTIFICATE):
+    cfg.fail(
+        "OIDC_CLIENT_SECRET",
+        "or OIDC_CLIENT_CERTIFICATE (one of them) must be set with OIDC_DISCOVERY_URL",
+    )
+if OIDC_CLIENT_CERTIFICATE and not Path(OIDC_CLIENT_CERTIFICATE).is_file():
+    cfg.fail("OIDC_CLIENT_CERTIFICATE", f"{OIDC_CLIENT_CERTIFICATE} is not a file")
 OIDC_PROVIDER_NAME = cfg.str("OIDC_PROVIDER_NAME", "Microsoft Entra ID")
 OIDC_RP_SCOPES = cfg.str("OIDC_SCOPES", "openid profile email")
 OIDC_GROUP_CLAIMS = cfg.list("OIDC_GROUP_CLAIMS", ["groups", "roles"])
@@ -319,7 +334,7 @@ LOGGING = {
     "formatters": {
         "text": {"format": _LOG_FIELDS + " [request_id=%(request_id)s]"},
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
             "format": _LOG_FIELDS,
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Regenerate the binary documents (.pdf, .docx) of the sample knowledge base from their sources.
+"""Regenerate the binary documents (.pdf, .docx, .pptx, .xlsx) of the sample knowledge base from
+their sources.
 
 The text of every PDF and DOCX is a Markdown file in _source/ (the same folder and name as the
-document it makes), listed with its metadata in _source/manifest.toml; the Markdown, HTML and
-text documents are edited directly in their folders. Run from anywhere:
+document it makes); a slide deck's slides and a workbook's sheets are a TOML file there instead.
+Each is listed with its metadata in _source/manifest.toml. The Markdown, HTML, text, CSV and JSON
+documents are edited directly in their folders. Run from anywhere:
 
-    .venv/bin/python sample_kb/_build.py            # rebuild all .pdf and .docx files
+    .venv/bin/python sample_kb/_build.py            # rebuild all generated files
     .venv/bin/python sample_kb/_build.py --check    # rebuild, then verify QUESTIONS.json
 
 Output is deterministic (fixed dates, normalised zip entries), so rebuilding without changing
@@ -15,8 +17,10 @@ The sources use a small part of Markdown: one "# " title, "## " headings, paragr
 joined with spaces), "-" and "1." lists, and in a PDF's source a "---" line to start the next
 page; anything else is refused. PDF rules: core font Helvetica only, plain ASCII text, one
 explicit page per "---"-separated part (the build fails if a page overflows, so facts stay on
-the page QUESTIONS.json names). Requires fpdf2, python-docx and markdown-it-py; --check also
-needs pypdf.
+the page QUESTIONS.json names). Requires fpdf2, python-docx, python-pptx, openpyxl and
+markdown-it-py; --check also needs pypdf, and reads slide decks, workbooks, CSV and JSON with the
+project's own readers (knowledge/formats/), so a question's slide or sheet is the one a citation
+names.
 """
 
 import datetime as dt
@@ -37,6 +41,8 @@ ROOT = Path(__file__).resolve().parent
 SOURCES = ROOT / "_source"
 AUTHOR = "Northwind Lattice GmbH"
 FIXED_DATE = dt.datetime(2025, 3, 1, 9, 0, 0, tzinfo=dt.UTC)
+# Made from a TOML source (slides or sheets); PDFs and DOCX files from a Markdown one.
+FROM_TOML = (".pptx", ".xlsx")
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,6 +87,10 @@ def specs() -> list[dict]:
     manifest = tomllib.loads((SOURCES / "manifest.toml").read_text(encoding="utf-8"))
     out = []
     for entry in manifest["document"]:
+        if entry["path"].endswith(FROM_TOML):
+            source = (SOURCES / entry["path"]).with_suffix(".toml")
+            out.append({**entry, **tomllib.loads(source.read_text(encoding="utf-8"))})
+            continue
         title, pages = read_source((SOURCES / entry["path"]).with_suffix(".md"))
         if entry["path"].endswith(".docx") and len(pages) > 1:
             raise SystemExit(f"{entry['path']}: a DOCX has no pages; remove the --- lines")
@@ -205,6 +215,106 @@ def build_docx(spec: dict) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------
+# PPTX
+
+
+def build_pptx(spec: dict) -> bytes:
+    """A slide deck from the default template: a title slide, bullet slides, table slides;
+    speaker notes, and slides hidden in the slide show, as the source says."""
+    from pptx import Presentation
+    from pptx.util import Inches, Pt
+
+    deck = Presentation()
+    _set_core_properties(deck.core_properties, spec)
+    for number, slide_spec in enumerate(spec["slide"], start=1):
+        if number == 1:
+            slide = deck.slides.add_slide(deck.slide_layouts[0])  # Title Slide
+            slide.placeholders[1].text = slide_spec.get("subtitle", "")
+        elif "table" in slide_spec:
+            slide = deck.slides.add_slide(deck.slide_layouts[5])  # Title Only
+            rows = slide_spec["table"]
+            left, top, width, row_height = Inches(0.5), Inches(1.8), Inches(9), Inches(0.5)
+            shape = slide.shapes.add_table(
+                len(rows), len(rows[0]), left, top, width, row_height * len(rows)
+            )
+            for r, row in enumerate(rows):
+                for c, value in enumerate(row):
+                    cell = shape.table.cell(r, c)
+                    cell.text = value
+                    cell.text_frame.paragraphs[0].font.size = Pt(16)
+        else:
+            slide = deck.slides.add_slide(deck.slide_layouts[1])  # Title and Content
+            body = slide.placeholders[1].text_frame
+            for i, bullet in enumerate(slide_spec.get("bullets", [])):
+                paragraph = body.paragraphs[0] if i == 0 else body.add_paragraph()
+                paragraph.text = bullet
+                paragraph.font.size = Pt(20)
+        slide.shapes.title.text = slide_spec["title"]
+        if slide_spec.get("notes"):
+            slide.notes_slide.notes_text_frame.text = slide_spec["notes"]
+        if slide_spec.get("hidden"):
+            slide.element.set("show", "0")
+    buf = io.BytesIO()
+    deck.save(buf)
+    return _normalised_zip(buf.getvalue())
+
+
+def _set_core_properties(props, spec: dict) -> None:
+    """Fixed metadata: the libraries would stamp the time of the build."""
+    props.title = spec["title"]
+    props.author = AUTHOR
+    props.last_modified_by = AUTHOR
+    props.subject = spec["subject"]
+    props.created = FIXED_DATE.replace(tzinfo=None)
+    props.modified = FIXED_DATE.replace(tzinfo=None)
+    props.revision = 1
+
+
+# --------------------------------------------------------------------------------------------
+# XLSX
+
+
+def build_xlsx(spec: dict) -> bytes:
+    """A workbook of typed cells (numbers, dates), a bold frozen header row and set widths."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.writer.excel import ExcelWriter
+
+    book = Workbook()
+    book.remove(book.active)
+    for sheet_spec in spec["sheet"]:
+        sheet = book.create_sheet(sheet_spec["name"])
+        for row in sheet_spec["rows"]:
+            sheet.append(row)
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                if isinstance(cell.value, dt.date):
+                    cell.number_format = "yyyy-mm-dd"
+        for index, width in enumerate(sheet_spec["widths"], start=1):
+            sheet.column_dimensions[get_column_letter(index)].width = width
+        sheet.freeze_panes = "A2"
+    props = book.properties
+    props.title, props.creator, props.subject = spec["title"], AUTHOR, spec["subject"]
+    props.lastModifiedBy = AUTHOR
+    props.created = props.modified = FIXED_DATE.replace(tzinfo=None)
+    buf = io.BytesIO()
+    # ExcelWriter rather than Workbook.save, which stamps the time of saving as "modified".
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        ExcelWriter(book, archive).write_data()
+    return _normalised_zip(buf.getvalue())
+
+
+BUILDERS = {".pdf": build_pdf, ".docx": build_docx, ".pptx": build_pptx, ".xlsx": build_xlsx}
+
+
+def build(spec: dict) -> bytes:
+    return BUILDERS[Path(spec["path"]).suffix](spec)
+
+
+# --------------------------------------------------------------------------------------------
 # Verification of QUESTIONS.json (--check)
 
 
@@ -257,28 +367,47 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+def extract_anchored(path: Path) -> dict[str, str]:
+    """Text of a slide deck, workbook, CSV or JSON file by its segment label ("slide=3",
+    "sheet=Teams"; "" for the whole of a CSV or JSON file), as the project's readers give it."""
+    sys.path.insert(0, str(ROOT.parent))
+    from knowledge.formats.records import read_csv, read_json
+    from knowledge.formats.sheets import read_xlsx
+    from knowledge.formats.slides import read_pptx
+
+    readers = {".pptx": read_pptx, ".xlsx": read_xlsx, ".csv": read_csv, ".json": read_json}
+    segments, _ = readers[path.suffix](path.read_bytes())
+    return {s["label"]: s["text"] for s in segments}
+
+
 def check_questions() -> int:
     questions = json.loads((ROOT / "QUESTIONS.json").read_text(encoding="utf-8"))
     failures = 0
     for q in questions:
-        pages = extract_pages(ROOT / q["source"])
-        text = pages[q["page"] - 1] if q.get("page") else "\n".join(pages)
+        path = ROOT / q["source"]
+        if path.suffix in (".pptx", ".xlsx", ".csv", ".json"):
+            text = extract_anchored(path).get(q.get("anchor") or "")
+            if text is None:
+                failures += 1
+                print(f"NO SEGMENT {q['anchor']!r} in {q['source']}: {q['question']}")
+                continue
+        else:
+            pages = extract_pages(path)
+            text = pages[q["page"] - 1] if q.get("page") else "\n".join(pages)
         for needle in q["answer_contains"]:
             if _norm(needle).lower() not in _norm(text).lower():
                 failures += 1
-                print(f"MISSING {needle!r} in {q['source']} page={q.get('page')}: {q['question']}")
+                where = q.get("anchor") or f"page={q.get('page')}"
+                print(f"MISSING {needle!r} in {q['source']} {where}: {q['question']}")
     print(f"{len(questions)} questions checked, {failures} missing answer strings")
     return failures
 
 
 def main() -> int:
     for spec in specs():
-        if spec["path"].endswith(".pdf"):
-            (ROOT / spec["path"]).write_bytes(build_pdf(spec))
-            print(f"wrote {spec['path']} ({len(spec['pages'])} pages)")
-        else:
-            (ROOT / spec["path"]).write_bytes(build_docx(spec))
-            print(f"wrote {spec['path']}")
+        (ROOT / spec["path"]).write_bytes(build(spec))
+        pages = f" ({len(spec['pages'])} pages)" if spec["path"].endswith(".pdf") else ""
+        print(f"wrote {spec['path']}{pages}")
     if "--check" in sys.argv[1:]:
         return 1 if check_questions() else 0
     return 0

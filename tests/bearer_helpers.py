@@ -44,6 +44,11 @@ async def ws_chat(body: dict, authorization: str, **open_kwargs):
     """(close code or 200 when answered, everything received as text)."""
     communicator, connected = await ws_open(authorization, **open_kwargs)
     assert connected
+    return await ws_exchange(communicator, body)
+
+
+async def ws_exchange(communicator, body: dict) -> tuple[int, str]:
+    """Ask on an open socket: (close code or 200 when answered, everything received as text)."""
     await communicator.send_to(text_data=json.dumps({"type": "chat", **body}))
     received = []
     while True:

@@ -26,7 +26,7 @@ call_command("sync_index", verbosity=0)
 hanna = User.objects.create_user("hanna")
 hanna.groups.add(hr)
 print(create_key(hanna, "live")[1])
-print(create_key(User.objects.create_user("olga"), "live")[1])
+print(create_key(User.objects.create_user("olga", password="pw-olga-1"), "live")[1])
 """
 SALARY = {"messages": [{"role": "user", "content": "What does band L4 pay per year?"}]}
 
@@ -56,7 +56,7 @@ def server(tmp_path_factory):
     process, port = launch(env, log_path)
     try:
         wait_listening(process, port, log_path)
-        yield port, {"hr": keys[-2], "outsider": keys[-1]}
+        yield port, {"hr": keys[-2], "outsider": keys[-1], "env": env}
     finally:
         stop(process)
 
@@ -108,4 +108,87 @@ def test_a_bad_key_over_real_http_and_a_real_websocket(server):
     assert "78,000" not in response.text and "vacation" not in response.text
     with pytest.raises(websockets.ConnectionClosedError) as closed:
         asyncio.run(_ask(port, forged))
+    assert closed.value.rcvd.code == 4401
+
+
+async def _ask_with_ticket(port: int, ticket: str, origin: str, cookie: str = "") -> str:
+    """The README's browser flow, as a page's script does it: the socket carries the ticket in
+    its URL and the page's Origin (and the browser's cookies), no Authorization header."""
+    async with websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/chat/?ticket={ticket}",
+        origin=origin,
+        additional_headers={"Cookie": cookie} if cookie else None,
+    ) as ws:
+        await ws.send(json.dumps({"type": "chat", **SALARY}))
+        answer = ""
+        async for frame in ws:
+            event = json.loads(frame)
+            answer += event.get("delta", "")
+            if event["type"] == "response.completed":
+                return answer
+    return answer
+
+
+def _ticket(port: int, key: str) -> requests.Response:
+    return requests.post(
+        f"http://127.0.0.1:{port}/accounts/socket-ticket/",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+
+
+def test_a_websocket_ticket_over_real_http_and_a_real_websocket(server):
+    port, keys = server
+    origin = f"http://127.0.0.1:{port}"
+    response = _ticket(port, keys["hr"])
+    assert response.status_code == 200
+    ticket = response.json()["ticket"]
+    assert "78,000" in asyncio.run(_ask_with_ticket(port, ticket, origin))
+    # Used up: the same URL again is closed with 4401.
+    with pytest.raises(websockets.ConnectionClosedError) as closed:
+        asyncio.run(_ask_with_ticket(port, ticket, origin))
+    assert closed.value.rcvd.code == 4401
+    # Another user's ticket reads with that user's rights only.
+    outsider = _ticket(port, keys["outsider"]).json()["ticket"]
+    assert "78,000" not in asyncio.run(_ask_with_ticket(port, outsider, origin))
+    # A forged one is closed too; a bad key buys none.
+    with pytest.raises(websockets.ConnectionClosedError) as closed:
+        asyncio.run(_ask_with_ticket(port, "rst_" + "A" * 43, origin))
+    assert closed.value.rcvd.code == 4401
+    assert _ticket(port, keys["hr"][:-4] + "AAAA").status_code == 401
+
+
+def _signed_in_cookie(port: int, username: str, password: str) -> str:
+    """A browser signed in on the login page: its session cookie."""
+    browser = requests.Session()
+    login = f"http://127.0.0.1:{port}/accounts/login/"
+    browser.get(login, timeout=30)
+    form = {"username": username, "password": password}
+    form["csrfmiddlewaretoken"] = browser.cookies["csrftoken"]
+    response = browser.post(login, data=form, headers={"Referer": login}, timeout=30)
+    assert response.status_code == 200 and "sessionid" in browser.cookies
+    return f"sessionid={browser.cookies['sessionid']}"
+
+
+def test_expired_and_other_users_tickets_over_a_real_websocket(server):
+    port, keys = server
+    origin = f"http://127.0.0.1:{port}"
+    # Olga signed in in this browser; a page hands her Hanna's ticket: refused.
+    cookie = _signed_in_cookie(port, "olga", "pw-olga-1")
+    hannas = _ticket(port, keys["hr"]).json()["ticket"]
+    with pytest.raises(websockets.ConnectionClosedError) as closed:
+        asyncio.run(_ask_with_ticket(port, hannas, origin, cookie))
+    assert closed.value.rcvd.code == 4401
+    # Expired: the server's own row, moved into the past by another process.
+    ticket = _ticket(port, keys["hr"]).json()["ticket"]
+    expire = (
+        "from datetime import timedelta; from django.utils import timezone; "
+        "from accounts.models import SocketTicket; "
+        "SocketTicket.objects.update(expires_at=timezone.now() - timedelta(seconds=1))"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", expire], cwd=ROOT, env=keys["env"], check=True
+    )
+    with pytest.raises(websockets.ConnectionClosedError) as closed:
+        asyncio.run(_ask_with_ticket(port, ticket, origin))
     assert closed.value.rcvd.code == 4401

@@ -178,3 +178,57 @@ def test_cpu_ratio_target_prefers_the_side_by_side_measurement():
     assert row["value"] == 0.44 and row["pass"] is True
     assert "bare relay 8.1 ms" in row["note"] and "one after the other at C=200" in row["note"]
     assert "0.51" in row["note"]
+
+
+def test_builds_take_a_bearer_option():
+    from bench.sidebyside import parse_build
+
+    build = parse_build("key=.|env:GC_TUNING=off|bearer")
+    assert build.bearer and build.variant == "env:GC_TUNING=off" and build.root == ROOT
+    assert not parse_build("anon=.").bearer
+    with pytest.raises(Exception, match="env:K=V,... or bearer"):
+        parse_build("x=.|bearer|bearer")
+
+
+class _Recorder:
+    """A server that notes the Authorization header of each chat request and handshake."""
+
+    def __init__(self):
+        from aiohttp import web
+
+        from tests.fakes.server import BackgroundServer
+
+        seen = self.seen = []
+
+        class Server(BackgroundServer):
+            def build_app(self):
+                app = web.Application()
+                app.router.add_post("/chat/stream", self._note)
+                app.router.add_get("/ws/chat/", self._note)
+                return app
+
+            async def _note(self, request):
+                seen.append((request.path, request.headers.get("Authorization")))
+                return web.Response(status=401)
+
+        self.server = Server()
+
+
+@pytest.mark.parametrize("mode", ["http", "ws"])
+def test_the_load_generator_sends_the_bench_key_as_a_bearer(tmp_path, mode):
+    key_file = tmp_path / "key"
+    key_file.write_text("rsk_0123456789ab_" + "k" * 43 + "\n")
+    recorder = _Recorder()
+    recorder.server.start()
+    try:
+        for extra in (["--api-key-file", str(key_file)], []):
+            subprocess.run(
+                [sys.executable, "-m", "bench.loadgen", "--mode", mode, "--url",
+                 recorder.server.base_url, "--concurrency", "1", "--duration", "0.3",
+                 "--warmup", "0", "--max-chats", "1", *extra],
+                cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+    finally:
+        recorder.server.stop()
+    path = "/chat/stream" if mode == "http" else "/ws/chat/"
+    assert recorder.seen == [(path, "Bearer rsk_0123456789ab_" + "k" * 43), (path, None)]

@@ -54,6 +54,8 @@ def test_pptx_one_segment_per_visible_slide_with_title_notes_and_tables():
     assert "Speaker notes: Mention the rail card refund of 50 euros." in first["text"]
     assert third["text"].startswith("Hotel limits.")
     assert "Paris | 180" in third["text"] and "140 euros" in third["text"]
+    # Each table row ends as a sentence of its own, so an answer can quote one row.
+    assert "Lisbon | 120.\n\nParis | 180." in third["text"]
     text = _text(segments)
     assert "Layoffs" not in text and "Secret draft" not in text
     assert "Invisible note" not in text

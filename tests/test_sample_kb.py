@@ -77,7 +77,9 @@ def test_every_sample_document_is_ingested_and_indexed(sample_kb):
     assert docs.count() >= 25
     assert not docs.exclude(index_status=IndexStatus.INDEXED).exists()
     names = set(docs.values_list("source_name", flat=True))
-    assert {n.rsplit(".", 1)[1] for n in names} >= {"md", "html", "pdf", "docx"}
+    assert {n.rsplit(".", 1)[1] for n in names} >= {
+        "md", "html", "txt", "pdf", "docx", "pptx", "xlsx", "csv", "json",
+    }  # fmt: skip
     restricted = docs.filter(groups__isnull=False).distinct().count()
     assert restricted >= 8
 
@@ -103,6 +105,30 @@ def test_offline_answerer_answers_and_admits_ignorance(sample_kb):
     assert answered / len(QUESTIONS) >= 0.8, f"answered {answered}/{len(QUESTIONS)}"
     for question, hits in zip(OFF_TOPIC, _search_all(OFF_TOPIC, EVERYTHING), strict=True):
         assert answerer.compose(question, hits) == NOTHING_FOUND, question
+
+
+def _citation(question):
+    """How an answer cites the question's source: `deck.pptx#slide=3`, `guide.pdf#page=2`."""
+    name = Path(question["source"]).name
+    if question["page"]:
+        return f"{name}#page={question['page']}"
+    return f"{name}#{question['anchor']}" if question.get("anchor") else name
+
+
+@pytest.mark.django_db
+def test_an_answer_cites_the_page_slide_or_sheet_that_holds_it(sample_kb):
+    results = _search_all([q["question"] for q in QUESTIONS], EVERYTHING)
+    answerer = LocalAnswerer()
+    answered, miscited = 0, []
+    for q, hits in zip(QUESTIONS, results, strict=True):
+        answer = _norm(answerer.compose(q["question"], hits))
+        if all(_norm(a) in answer for a in q["answer_contains"]):
+            answered += 1
+            if f"[{_citation(q)}]" not in answer:
+                miscited.append((q["question"], _citation(q)))
+    assert len(miscited) <= 0.05 * answered, miscited
+    # A slide deck's or workbook's answer names the slide or sheet it is on.
+    assert not [m for m in miscited if "#" in m[1] and "#page=" not in m[1]], miscited
 
 
 @pytest.mark.django_db

@@ -1,5 +1,7 @@
-"""The sample knowledge base's PDF and DOCX files are made from Markdown sources
-(sample_kb/_source/) by sample_kb/_build.py; the committed files must be what it makes of them."""
+"""The sample knowledge base's PDF and DOCX files are made from Markdown sources, its PPTX and XLSX
+files from TOML ones (sample_kb/_source/), by sample_kb/_build.py; the committed files must be
+what it makes of them, and every question's answer must be in its source, on its page, slide or
+sheet."""
 
 import importlib.util
 from pathlib import Path
@@ -17,13 +19,17 @@ def build():
     return module
 
 
-def test_every_pdf_and_docx_is_what_its_source_makes(build):
+def test_every_generated_file_is_what_its_source_makes(build):
     specs = build.specs()
     generated = {p.relative_to(SAMPLE_KB).as_posix() for p in SAMPLE_KB.glob("*/*.*")}
-    assert {s["path"] for s in specs} == {p for p in generated if p.endswith((".pdf", ".docx"))}
+    binary = (".pdf", ".docx", ".pptx", ".xlsx")
+    assert {s["path"] for s in specs} == {p for p in generated if p.endswith(binary)}
     for spec in specs:
-        made = build.build_pdf(spec) if spec["path"].endswith(".pdf") else build.build_docx(spec)
-        assert made == (SAMPLE_KB / spec["path"]).read_bytes(), spec["path"]
+        assert build.build(spec) == (SAMPLE_KB / spec["path"]).read_bytes(), spec["path"]
+
+
+def test_every_answer_is_in_its_source_on_its_page_slide_or_sheet(build, capsys):
+    assert build.check_questions() == 0, capsys.readouterr().out
 
 
 def test_a_source_reads_as_title_pages_and_blocks(build, tmp_path):

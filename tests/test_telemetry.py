@@ -105,6 +105,15 @@ async def test_each_chat_turn_is_one_trace_with_its_phases(traced_server, receiv
         p["attributes"]["gen_ai.token.type"] for p in receiver.metrics["gen_ai.client.token.usage"]
     }
     assert token_types == {"input", "output"}
+    # Chats in flight: the turn was counted on its channel, and is no longer once it ended.
+    await eventually(
+        lambda: any(
+            p["attributes"] == {"ragsite.channel": "http-stream"} and p["point"].as_int == 0
+            for p in receiver.metrics.get("ragsite.chat.active", [])
+        ),
+        seconds=20,
+        what="no chat in flight after the turn",
+    )
 
 
 async def test_a_failed_turn_is_an_error_span_and_counted(traced_server, receiver, fake_openai):

@@ -77,9 +77,10 @@ def _shapes_text(shapes, skip=None, depth: int = 0):
             for row in shape.table.rows:
                 cells = [_clean(cell.text) for cell in row.cells]
                 if any(cells):
-                    yield " | ".join(cells)
+                    yield _sentence(" | ".join(cells))
         elif shape.has_text_frame:
-            text = shape.text_frame.text.strip()
+            lines = [_sentence(line.strip()) for line in shape.text_frame.text.splitlines()]
+            text = "\n".join(line for line in lines if line)
             if text:
                 yield text
 
@@ -94,6 +95,12 @@ def _notes(slide) -> str:
         return ""
     frame = slide.notes_slide.notes_text_frame
     return frame.text.strip() if frame is not None else ""
+
+
+def _sentence(line: str) -> str:
+    """A table row or a bullet ends as a sentence, as a spreadsheet row does (sheets.py): the
+    answerer quotes sentences, and unpunctuated rows would run into one."""
+    return line + "." if line and line[-1] not in ".!?:;" else line
 
 
 def _clean(text: str) -> str:

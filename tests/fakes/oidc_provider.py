@@ -3,7 +3,11 @@
 Per tenant (`/{tenant}/v2.0/...`, as Entra's URLs are): the discovery document, the authorize
 endpoint (no login page: it signs in whoever `sign_in_as()` named and redirects back with a code,
 checking client id, redirect URI, PKCE and the nonce), the token endpoint (code for an RS256 ID
-token and access token; the client secret checked), the JWKS endpoint, and end-session (records
+token and access token; the client proves itself with the secret or, as Entra's certificate
+credential, with a client assertion verified in full: `x5t` names a registered certificate, the
+RS256 signature is its key's, `aud` is this token endpoint, `iss` and `sub` the client id, `exp`
+in the future and at most ten minutes away, `jti` never seen before), the JWKS endpoint, and
+end-session (records
 the call, then redirects to `post_logout_redirect_uri`). Keys rotate: `rotate()` signs with a new
 key and, unless told to keep it, stops publishing the old one. `mint()` makes tokens with any
 claims, a key the provider never published, another tenant's key or `alg: none`, for the bearer
@@ -13,6 +17,7 @@ tests.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import secrets
@@ -21,7 +26,10 @@ from urllib.parse import urlencode
 
 import jwt
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from jwt.algorithms import RSAAlgorithm
 
 from .server import BackgroundServer
@@ -31,6 +39,44 @@ OTHER_TENANT = "22222222-2222-2222-2222-222222222222"
 CLIENT_ID = "ragsite-client"
 CLIENT_SECRET = "ragsite-client-secret"
 API_AUDIENCE = "api://ragsite"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MAX_ASSERTION_SECONDS = 600
+
+
+def client_certificate(common_name: str = "ragsite") -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A self-signed certificate and its key, as `az ad app credential reset --create-cert` or
+    a CA would give an app."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return key, certificate
+
+
+def pem(key: rsa.RSAPrivateKey, certificate: x509.Certificate | None = None) -> bytes:
+    """The key (unencrypted PKCS#8) and the certificate, one PEM file."""
+    out = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    if certificate is not None:
+        out += certificate.public_bytes(serialization.Encoding.PEM)
+    return out
+
+
+def thumbprint(certificate: x509.Certificate) -> str:
+    """x5t: the certificate's SHA-1 thumbprint, base64url."""
+    return base64.urlsafe_b64encode(certificate.fingerprint(hashes.SHA1())).rstrip(b"=").decode()
 
 
 class SigningKey:
@@ -53,6 +99,15 @@ class FakeOpenIDProvider(BackgroundServer):
         self.codes: dict[str, dict] = {}
         self.logouts: list[dict] = []
         self.token_lifetime = 3600
+        # How the app proves itself: the secret (None: a certificate-only registration) and
+        # the certificates uploaded to its registration.
+        self.client_secret: str | None = CLIENT_SECRET
+        self.client_certificates: list[x509.Certificate] = []
+        self.seen_jti: set[str] = set()
+        self.client_auth: list[str] = []  # per token request: "secret", "assertion" or the error
+
+    def token_endpoint(self, tenant: str = TENANT) -> str:
+        return f"{self.base_url}/{tenant}/oauth2/v2.0/token"
 
     # -- for tests ------------------------------------------------------------------------------
 
@@ -153,8 +208,12 @@ class FakeOpenIDProvider(BackgroundServer):
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
         grant = self.codes.pop(form.get("code", ""), None)
-        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
-            return web.json_response({"error": "invalid_client"}, status=401)
+        refused = self._client_refused(form, self.token_endpoint(request.match_info["tenant"]))
+        self.client_auth.append(
+            refused or ("assertion" if "client_assertion" in form else "secret")
+        )
+        if refused:
+            return web.json_response({"error": "invalid_client", "why": refused}, status=401)
         if grant is None or form.get("redirect_uri") != grant["redirect_uri"]:
             return web.json_response({"error": "invalid_grant"}, status=400)
         verifier = form.get("code_verifier", "")
@@ -173,6 +232,43 @@ class FakeOpenIDProvider(BackgroundServer):
                 "scope": grant["scope"],
             }
         )
+
+    def _client_refused(self, form, token_endpoint: str) -> str | None:
+        """Why the client's authentication fails, or None."""
+        if form.get("client_id") != CLIENT_ID:
+            return "unknown client"
+        assertion = form.get("client_assertion")
+        if assertion is None:
+            if self.client_secret is None or form.get("client_secret") != self.client_secret:
+                return "bad secret"
+            return None
+        if "client_secret" in form:
+            return "two ways of authentication"
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            return "bad client_assertion_type"
+        try:
+            x5t = jwt.get_unverified_header(assertion).get("x5t")
+            certificate = next((c for c in self.client_certificates if thumbprint(c) == x5t), None)
+            if certificate is None:
+                return "unknown certificate"
+            claims = jwt.decode(
+                assertion,
+                certificate.public_key(),
+                algorithms=["RS256"],
+                audience=token_endpoint,
+                issuer=CLIENT_ID,
+                options={"require": ["aud", "iss", "sub", "exp", "jti"]},
+            )
+        except jwt.PyJWTError as exc:
+            return f"bad assertion: {exc}"
+        if claims["sub"] != CLIENT_ID:
+            return "bad assertion: sub is not the client id"
+        if claims["exp"] - time.time() > MAX_ASSERTION_SECONDS:
+            return "bad assertion: lives too long"
+        if claims["jti"] in self.seen_jti:
+            return "bad assertion: replayed"
+        self.seen_jti.add(claims["jti"])
+        return None
 
     async def _jwks(self, request: web.Request) -> web.Response:
         keys = self.keys.get(request.match_info["tenant"], [])

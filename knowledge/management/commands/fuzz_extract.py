@@ -59,8 +59,8 @@ class Report:
 
 
 def seed_files() -> dict[str, list[bytes]]:
-    """Real files of every supported type: the sample knowledge base, and built ones for the
-    types it has none of."""
+    """Real files of every supported type: the sample knowledge base's, and for the office and
+    data formats built ones with what those lack (formulas, a hidden sheet, a cp1252 CSV)."""
     seeds: dict[str, list[bytes]] = {ext: [] for ext in FUZZ_TYPES}
     root = Path(settings.BASE_DIR) / "sample_kb"
     for path in sorted(root.rglob("*")):
@@ -70,7 +70,7 @@ def seed_files() -> dict[str, list[bytes]]:
         if ext in seeds and path.is_file() and not internal:
             seeds[ext].append(path.read_bytes())
     for ext, files in seeds.items():
-        if not files and ext in _BUILT_SEEDS:
+        if ext in _BUILT_SEEDS:
             files.extend(_BUILT_SEEDS[ext]())
     missing = [ext for ext, files in seeds.items() if not files]
     if missing:
