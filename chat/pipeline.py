@@ -167,7 +167,7 @@ async def _search_query(text: str, access: AccessFilter, overrides) -> SearchQue
             raise ProtocolError(
                 f"retrieval_mode {mode!r} needs embeddings, which this server has not configured."
             )
-        vector = (await get_embedder().embed([text]))[0]
+        vector = await get_embedder().embed_query(text)
     return SearchQuery(
         text=text,
         access=access,

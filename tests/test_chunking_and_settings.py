@@ -93,6 +93,20 @@ def test_postgres_search_on_a_sqlite_app_needs_its_own_database(tmp_path):
     assert "SEARCH_DATABASE_URL: must be set when SEARCH_BACKEND=postgres" in result.stderr
 
 
+def test_local_embeddings_beside_an_embedding_service_is_refused():
+    env = {
+        "EMBEDDINGS": "local",
+        "OPENAI_HOST": "compatible",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "OPENAI_CHAT_MODEL": "llama3.1",
+        "OPENAI_EMBEDDING_MODEL": "nomic-embed-text",
+    }
+    result = _check(env)
+    assert result.returncode != 0
+    assert "EMBEDDINGS: is 'local' while an embedding model" in result.stderr
+    assert _check({"EMBEDDINGS": "local"}).returncode == 0
+
+
 def test_default_configuration_starts_clean():
     result = _check({})
     assert result.returncode == 0, result.stderr

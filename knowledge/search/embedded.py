@@ -18,7 +18,7 @@ import numpy as np
 
 from knowledge.access import PUBLIC_GROUP
 from knowledge.search.base import IndexChunk, SearchBackendError, SearchHit, SearchQuery
-from knowledge.search.fusion import reciprocal_rank_fusion
+from knowledge.search.fusion import score_fusion
 from knowledge.search.naming import prefer_named
 from knowledge.search.pages import distinct_pages
 from knowledge.search.spelling import Vocabulary, words_of
@@ -251,11 +251,7 @@ class EmbeddedSearchBackend:
             hits = text_hits
         else:
             vector_hits = self._vector_search(conn, query, fetch)
-            hits = (
-                vector_hits
-                if mode == "vectors"
-                else reciprocal_rank_fusion([text_hits, vector_hits], fetch)
-            )
+            hits = vector_hits if mode == "vectors" else score_fusion(text_hits, vector_hits, fetch)
         return distinct_pages(prefer_named(hits, terms), query.top)
 
     def filter_expression(self, query: SearchQuery) -> str:

