@@ -189,14 +189,7 @@ def _normalised_zip(data: bytes) -> bytes:
 
 def build_docx(spec: dict) -> bytes:
     doc = Document()
-    props = doc.core_properties
-    props.title = spec["title"]
-    props.author = AUTHOR
-    props.last_modified_by = AUTHOR
-    props.subject = spec["subject"]
-    props.created = FIXED_DATE.replace(tzinfo=None)
-    props.modified = FIXED_DATE.replace(tzinfo=None)
-    props.revision = 1
+    _set_core_properties(doc.core_properties, spec)
     doc.add_heading(spec["title"], level=1)
     for kind, content in spec["blocks"]:
         if kind == "h2":
