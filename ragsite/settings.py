@@ -230,6 +230,8 @@ CHUNK_OVERLAP_RATIO = 0.10
 TOKEN_ENCODING = cfg.choice("TOKEN_ENCODING", "o200k_base", ["o200k_base", "cl100k_base"])
 SEARCH_BACKEND = cfg.choice("SEARCH_BACKEND", "embedded", ["embedded", "postgres", "azure"])
 SEARCH_INDEX_PATH = cfg.path("SEARCH_INDEX_PATH", DATA_DIR / "search-index.sqlite3")
+# Text matches ranked per query before the access filter (embedded) or at all (postgres).
+SEARCH_TEXT_CANDIDATES = cfg.int("SEARCH_TEXT_CANDIDATES", 1000, minimum=10)
 AZURE_SEARCH_ENDPOINT = cfg.str("AZURE_SEARCH_ENDPOINT", "")
 AZURE_SEARCH_INDEX = cfg.str("AZURE_SEARCH_INDEX", "ragsite")
 AZURE_SEARCH_KEY = cfg.str("AZURE_SEARCH_KEY", "")
