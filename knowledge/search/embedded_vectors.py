@@ -207,9 +207,9 @@ def _append(
     dims: int,
 ) -> Snapshot:
     group_bits = dict(base.group_bits)
-    for groups in doc_groups.values():
-        for group in groups:
-            group_bits.setdefault(group, len(group_bits))
+    for names in doc_groups.values():
+        for name in names:
+            group_bits.setdefault(name, len(group_bits))
     collection_codes = dict(base.collection_codes)
     for row in rows:
         collection_codes.setdefault(row[2], len(collection_codes))
