@@ -16,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,9 @@ class EmbeddedSearchBackend:
         # Two threads of its own, not the loop's default pool: a query is a millisecond of
         # SQLite, and a few warm threads take it with fewer wake-ups and GIL hand-offs.
         self._executor: ThreadPoolExecutor | None = None
+        # A hybrid search's vector scan runs here while its own thread runs the text half:
+        # both wait without the GIL (numpy's BLAS, SQLite), so on two cores they overlap.
+        self._scans: ThreadPoolExecutor | None = None
         # ((epoch, generation), vocabulary)
         self._vocabulary: tuple[tuple[str, int], Vocabulary] | None = None
 
@@ -125,6 +129,9 @@ class EmbeddedSearchBackend:
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Back-to-back syncs can keep a checkpoint from ever restarting the log, which then
+            # grows by every page each one touches; past this it is cut back once checkpointed.
+            conn.execute("PRAGMA journal_size_limit=67108864")
         except (sqlite3.Error, OSError) as exc:
             raise SearchBackendError(f"cannot open the search index at {self.path}: {exc}") from exc
         self._local.conn = conn
@@ -167,9 +174,10 @@ class EmbeddedSearchBackend:
         await self._call(drop)
 
     async def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        for pool in (self._executor, self._scans):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._scans = None
         with self._lock:
             for conn in self._connections:
                 conn.close()
@@ -278,18 +286,20 @@ class EmbeddedSearchBackend:
             generation, epoch = conn.execute("SELECT n, epoch FROM generation").fetchone()
             vocabulary = self.vocabulary(conn, (epoch, generation))
             terms = {vocabulary.correct(w) for w in words_of(query.text)}
-            text_hits = (
-                self._text_search(conn, query, vocabulary, fetch) if mode != "vectors" else []
-            )
             if mode == "text":
-                hits = text_hits
+                hits = self._text_search(conn, query, vocabulary, fetch)
+            elif mode == "vectors":
+                scan = self._scan(conn, query, fetch, epoch, generation)
+                hits = self._vector_hits(conn, scan())
             else:
-                vector_hits = self._vector_search(conn, query, fetch, epoch, generation)
-                hits = (
-                    vector_hits
-                    if mode == "vectors"
-                    else score_fusion(text_hits, vector_hits, fetch)
-                )
+                if self._scans is None:
+                    with self._lock:
+                        if self._scans is None:
+                            self._scans = ThreadPoolExecutor(2, thread_name_prefix="search-scan")
+                nearest = self._scans.submit(self._scan(conn, query, fetch, epoch, generation))
+                text_hits = self._text_search(conn, query, vocabulary, fetch)
+                vector_hits = self._vector_hits(conn, nearest.result())
+                hits = score_fusion(text_hits, vector_hits, fetch)
             return distinct_pages(prefer_named(hits, terms), query.top)
         finally:
             if conn.in_transaction:
@@ -385,17 +395,23 @@ class EmbeddedSearchBackend:
             for r in rows
         ]
 
-    def _vector_search(
+    def _scan(
         self, conn: sqlite3.Connection, query: SearchQuery, fetch: int, epoch: str, generation: int
-    ) -> list[SearchHit]:
-        assert query.vector is not None
+    ) -> Callable[[], list[tuple[int, float]]]:
+        """The vector scan, ready to run on any thread: (rowid, cosine), best first. The
+        vectors are brought up to date first, on this thread's connection and snapshot."""
+        vector = query.vector
+        assert vector is not None
         vectors = self._vectors.current(conn, epoch, generation)
         groups = None
         if not query.access.all:
             groups = sorted(
                 query.access.groups | ({PUBLIC_GROUP} if query.access.public else set())
             )
-        best = vectors.nearest(query.vector, groups, query.collection or None, fetch)
+        return partial(vectors.nearest, vector, groups, query.collection or None, fetch)
+
+    @staticmethod
+    def _vector_hits(conn: sqlite3.Connection, best: list[tuple[int, float]]) -> list[SearchHit]:
         if not best:
             return []
         marks = ",".join("?" * len(best))
