@@ -90,7 +90,9 @@ class Corpus:
             i = int(self.rng.integers(0, self.size))
             content = self.word_ids[i][self.word_ids[i] >= 100]
             words = " ".join(self.rng.choice(self.words[content], 3, replace=False))
-            noisy = self.vectors[i] + 0.3 * self.rng.standard_normal(DIMS).astype(np.float32)
+            # Noise of norm about 0.3 around a unit vector: cosine about 0.95 to its chunk.
+            noise = self.rng.standard_normal(DIMS).astype(np.float32) * (0.3 / np.sqrt(DIMS))
+            noisy = self.vectors[i] + noise
             out.append((words, tuple((noisy / np.linalg.norm(noisy)).tolist())))
         return out
 
