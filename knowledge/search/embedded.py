@@ -110,7 +110,7 @@ class EmbeddedSearchBackend:
         # SQLite, and a few warm threads take it with fewer wake-ups and GIL hand-offs.
         self._executor: ThreadPoolExecutor | None = None
         # A hybrid search's vector scan runs here while its own thread runs the text half:
-        # both wait without the GIL (numpy's BLAS, SQLite), so on two cores they overlap.
+        # both wait without the GIL (numpy's loop, SQLite), so on two cores they overlap.
         self._scans: ThreadPoolExecutor | None = None
         # ((epoch, generation), vocabulary)
         self._vocabulary: tuple[tuple[str, int], Vocabulary] | None = None
