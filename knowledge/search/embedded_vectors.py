@@ -4,8 +4,8 @@ A vector query is then one matrix-vector product over rows normalised once (nump
 the GIL, so concurrent searches use every core) instead of reading every stored vector out
 of SQLite for each question. The index file stays the truth: every upsert or delete of a document
 records its id in the `changes` table in the same transaction, under the generation number that
-transaction sets, so a process that finds a newer generation (this one, or another process or
-host sharing the file) reloads just the documents changed since the generation it holds. A
+transaction sets, so a process that finds a newer generation (this one, or another process
+sharing the file) reloads just the documents changed since the generation it holds. A
 process that fell further behind than the log keeps, or finds the file rebuilt (a new epoch),
 reloads everything.
 
@@ -13,9 +13,10 @@ Rows are never changed in place: a document's new rows are appended, its old row
 in a fresh `alive` array, and arrays are replaced by larger or compacted copies when needed. A
 search works on one immutable `Snapshot` and needs no lock; only refreshing takes one.
 
-sqlite-vec would do this scan inside SQLite, but Python's `sqlite3` module is commonly built
-without extension loading (as it is here), and a matrix-vector product in numpy over memory is as
-fast as a C loop over pages, with no second SQLite binding to ship.
+sqlite-vec would do the same brute-force scan inside SQLite, but loading it needs
+`enable_load_extension`, which many Python builds leave out of `sqlite3` (the one this was
+measured on among them), so it would mean shipping a second SQLite binding; numpy over memory is
+as fast as its C loop over pages.
 """
 
 import sqlite3
