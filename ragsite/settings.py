@@ -244,7 +244,7 @@ AZURE_SEARCH_TIMEOUT = cfg.float("AZURE_SEARCH_TIMEOUT", 10.0, minimum=0.1)
 SEARCH_DATABASE_URL = cfg.search_database_url(SEARCH_BACKEND == "postgres", DATABASES["default"])
 SEARCH_POOL_MAX_SIZE = cfg.int("SEARCH_POOL_MAX_SIZE", 10, minimum=1)
 SEARCH_TIMEOUT = cfg.float("SEARCH_TIMEOUT", 5.0, minimum=0.1)
-SEARCH_HNSW_EF_SEARCH = cfg.int("SEARCH_HNSW_EF_SEARCH", 100, minimum=1)
+SEARCH_HNSW_EF_SEARCH = cfg.int("SEARCH_HNSW_EF_SEARCH", 400, minimum=1)
 if SEARCH_BACKEND == "azure" and not AZURE_SEARCH_ENDPOINT:
     cfg.fail("AZURE_SEARCH_ENDPOINT", "must be set when SEARCH_BACKEND=azure")
 INDEX_SYNC_ATTEMPTS = cfg.int("INDEX_SYNC_ATTEMPTS", 4, minimum=1)
