@@ -279,13 +279,15 @@ def plot(results: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     styles = {"embedded": "--", "postgres": "-"}  # other rows (an earlier build's): dotted
-    names = sorted({r["backend"] for r in results}, key=lambda n: (n not in styles, n))
+    series = sorted(
+        {(r["backend"], label(r)) for r in results}, key=lambda s: (s[0] not in styles, s)
+    )
     for ax, concurrency in zip(axes, (1, 50), strict=True):
         for target in (30, 50) if concurrency == 1 else (100,):
             ax.axhline(target, color="grey", linewidth=0.8, linestyle=(0, (1, 3)))
-        for name in names:
-            style = styles.get(name, ":")
-            rows = sorted((r for r in results if r["backend"] == name), key=lambda r: r["chunks"])
+        for backend, name in series:
+            style = styles.get(backend, ":")
+            rows = sorted((r for r in results if label(r) == name), key=lambda r: r["chunks"])
             for mode in ("text", "vectors", "hybrid"):
                 points = [(r["chunks"], r[f"{mode}_c{concurrency}"]["p99_ms"]) for r in rows]
                 points = [(x, y) for x, y in points if y is not None]
@@ -319,6 +321,10 @@ else ran.
 """
 
 
+def label(r: dict) -> str:
+    return f"{r['backend']} (ef_search {r['ef_search']})" if "ef_search" in r else r["backend"]
+
+
 def table(results: list[dict]) -> str:
     lines = [
         "| backend | chunks | index chunks/s | on disk MB | text p50/p99 C=1 | vectors p50/p99 C=1 "
@@ -349,7 +355,7 @@ def table(results: list[dict]) -> str:
 
     for r in sorted(results, key=lambda r: (r["chunks"], r["backend"])):
         lines.append(
-            f"| {r['backend']} | {r['chunks']:,} | {rate(r)} | "
+            f"| {label(r)} | {r['chunks']:,} | {rate(r)} | "
             f"{r['bytes_on_disk'] / 1e6:,.0f} | {cell(r, 'text_c1')} | {cell(r, 'vectors_c1')} | "
             f"{cell(r, 'hybrid_c1')} | {p99(r, 'text_c50')} | {p99(r, 'vectors_c50')} | "
             f"{p99(r, 'hybrid_c50')} | {recall(r)} | {r.get('load_average_before', '')}, "
@@ -404,9 +410,15 @@ def main() -> None:
         args.ef_search = settings.SEARCH_HNSW_EF_SEARCH
     kept: list[dict] = []
     if args.merge and (args.out / "search-scale.json").exists():
-        measured = {(name, size) for name in args.backends for size in args.sizes}
+        measured = {
+            (name, size, args.ef_search if name == "postgres" else None)
+            for name in args.backends
+            for size in args.sizes
+        }
         previous = json.loads((args.out / "search-scale.json").read_text())
-        kept = [r for r in previous if (r["backend"], r["chunks"]) not in measured]
+        kept = [
+            r for r in previous if (r["backend"], r["chunks"], r.get("ef_search")) not in measured
+        ]
     # Ctrl-C or a kill still stops the throwaway PostgreSQL (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
