@@ -50,6 +50,10 @@ def main() -> None:
     conn = sqlite3.connect(f"file:{args.index}?mode=ro", uri=True)
     fetch = 15  # top 5, three chunks per page
     times: dict[str, list[float]] = {"before": [], "after": []}
+    matches = [
+        conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", [q]).fetchone()[0]
+        for q in questions
+    ]
     for match in questions:
         started = time.perf_counter()
         before = conn.execute(BEFORE, [match, "g1", "public", fetch]).fetchall()
@@ -60,6 +64,8 @@ def main() -> None:
         if len(after) == fetch:  # else the backend would run the filtered query
             assert [r[6] for r in before] == [r[6] for r in after], match
     print(f"{len(questions)} questions, load average {os.getloadavg()[0]:.2f}")
+    p50, p99 = np.percentile(matches, [50, 99])
+    print(f"matches per question: p50 {p50:.0f}, p99 {p99:.0f}")
     for name, values in times.items():
         p50, p99 = (np.percentile(values, p) * 1000 for p in (50, 99))
         print(f"{name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")

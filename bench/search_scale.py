@@ -347,6 +347,11 @@ def table(results: list[dict]) -> str:
             return f"{r['index_chunks_per_s']:,.0f}"
         return f"{r['bulk_chunks_per_s']:,.0f} (bulk COPY + HNSW build)"
 
+    def load(r):
+        if "load_average_before" not in r:
+            return f"not recorded; {r.get('cores', '')}"
+        return f"{r['load_average_before']}, {r['load_average_after']}; {r.get('cores', '')}"
+
     def recall(r):
         by_ef = r.get("recall_at_10_by_ef_search")
         if not by_ef:
@@ -358,10 +363,10 @@ def table(results: list[dict]) -> str:
             f"| {label(r)} | {r['chunks']:,} | {rate(r)} | "
             f"{r['bytes_on_disk'] / 1e6:,.0f} | {cell(r, 'text_c1')} | {cell(r, 'vectors_c1')} | "
             f"{cell(r, 'hybrid_c1')} | {p99(r, 'text_c50')} | {p99(r, 'vectors_c50')} | "
-            f"{p99(r, 'hybrid_c50')} | {recall(r)} | {r.get('load_average_before', '')}, "
-            f"{r.get('load_average_after', '')}; {r.get('cores', '')} |"
+            f"{p99(r, 'hybrid_c50')} | {recall(r)} | {load(r)} |"
         )
-    return "\n".join(lines) + "\n"
+    notes = [f"- {label(r)}, {r['chunks']:,} chunks: {r['note']}" for r in results if "note" in r]
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
 def main() -> None:
