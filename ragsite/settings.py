@@ -230,6 +230,8 @@ CHUNK_OVERLAP_RATIO = 0.10
 TOKEN_ENCODING = cfg.choice("TOKEN_ENCODING", "o200k_base", ["o200k_base", "cl100k_base"])
 SEARCH_BACKEND = cfg.choice("SEARCH_BACKEND", "embedded", ["embedded", "postgres", "azure"])
 SEARCH_INDEX_PATH = cfg.path("SEARCH_INDEX_PATH", DATA_DIR / "search-index.sqlite3")
+# Text matches ranked per query before the access filter (embedded) or at all (postgres).
+SEARCH_TEXT_CANDIDATES = cfg.int("SEARCH_TEXT_CANDIDATES", 1000, minimum=10)
 AZURE_SEARCH_ENDPOINT = cfg.str("AZURE_SEARCH_ENDPOINT", "")
 AZURE_SEARCH_INDEX = cfg.str("AZURE_SEARCH_INDEX", "ragsite")
 AZURE_SEARCH_KEY = cfg.str("AZURE_SEARCH_KEY", "")
@@ -242,7 +244,7 @@ AZURE_SEARCH_TIMEOUT = cfg.float("AZURE_SEARCH_TIMEOUT", 10.0, minimum=0.1)
 SEARCH_DATABASE_URL = cfg.search_database_url(SEARCH_BACKEND == "postgres", DATABASES["default"])
 SEARCH_POOL_MAX_SIZE = cfg.int("SEARCH_POOL_MAX_SIZE", 10, minimum=1)
 SEARCH_TIMEOUT = cfg.float("SEARCH_TIMEOUT", 5.0, minimum=0.1)
-SEARCH_HNSW_EF_SEARCH = cfg.int("SEARCH_HNSW_EF_SEARCH", 100, minimum=1)
+SEARCH_HNSW_EF_SEARCH = cfg.int("SEARCH_HNSW_EF_SEARCH", 400, minimum=1)
 if SEARCH_BACKEND == "azure" and not AZURE_SEARCH_ENDPOINT:
     cfg.fail("AZURE_SEARCH_ENDPOINT", "must be set when SEARCH_BACKEND=azure")
 INDEX_SYNC_ATTEMPTS = cfg.int("INDEX_SYNC_ATTEMPTS", 4, minimum=1)

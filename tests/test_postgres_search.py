@@ -167,3 +167,24 @@ async def test_restricted_documents_do_not_move_public_text_scores(pg_search):
         assert len(await index.search(SearchQuery("zyxwort", EVERYTHING))) == 2
     finally:
         await index.close()
+
+
+async def test_the_text_candidate_cap_keeps_the_best_and_the_readable(pg_search):
+    """ts_rank reads at most SEARCH_TEXT_CANDIDATES matches: passages with every word of the
+    question come first, and passages the asker may not read never take a place."""
+    pg_search.SEARCH_TEXT_CANDIDATES = 5
+    index = build_backend()
+    try:
+        for doc in range(1, 21):
+            secret = IndexChunk(doc, 0, "Rota", f"Rota number {doc}.", "r.md", groups=("g7",))
+            await index.upsert_document(doc, [secret])
+        for doc in range(21, 31):
+            await index.upsert_document(doc, [IndexChunk(doc, 0, "Rota", "Rota.", "p.md")])
+        canteen = IndexChunk(99, 0, "Canteen", "Canteen rota for Fridays.", "c.md")
+        await index.upsert_document(99, [canteen])
+        hits = await index.search(SearchQuery("canteen rota", ANONYMOUS, top=3))
+        assert hits[0].document_id == 99 and len(hits) == 3
+        public = await index.search(SearchQuery("rota", ANONYMOUS, top=5))
+        assert len(public) == 5 and all(h.document_id > 20 for h in public)
+    finally:
+        await index.close()

@@ -7,7 +7,7 @@ import pytest
 
 from knowledge.access import EVERYTHING
 from knowledge.search.base import IndexChunk, SearchQuery
-from knowledge.search.embedded import EmbeddedSearchBackend
+from knowledge.search.embedded import SCHEMA_VERSION, EmbeddedSearchBackend
 
 
 def chunk(doc, ordinal, text, title="Member guide", page=1, citation=None):
@@ -99,4 +99,4 @@ async def test_an_index_file_from_before_the_vocabulary_is_upgraded_in_place(tmp
     finally:
         await backend.close()
     (version,) = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()
-    assert version == 2
+    assert version == SCHEMA_VERSION

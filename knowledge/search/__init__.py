@@ -13,7 +13,9 @@ def build_backend() -> SearchBackend:
     if settings.SEARCH_BACKEND == "embedded":
         from knowledge.search.embedded import EmbeddedSearchBackend
 
-        return EmbeddedSearchBackend(settings.SEARCH_INDEX_PATH)
+        return EmbeddedSearchBackend(
+            settings.SEARCH_INDEX_PATH, text_candidates=settings.SEARCH_TEXT_CANDIDATES
+        )
     if settings.SEARCH_BACKEND == "postgres":
         from knowledge.search.postgres import PostgresSearchBackend
         from knowledge.search.postgres_url import search_conninfo
@@ -22,6 +24,7 @@ def build_backend() -> SearchBackend:
             search_conninfo(),
             pool_size=settings.SEARCH_POOL_MAX_SIZE,
             timeout=settings.SEARCH_TIMEOUT,
+            text_candidates=settings.SEARCH_TEXT_CANDIDATES,
         )
     from knowledge.search.azure import AzureSearchBackend
 

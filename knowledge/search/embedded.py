@@ -1,9 +1,13 @@
-"""The embedded search index: SQLite FTS5 (BM25) in its own file, plus numpy cosine over stored
-vectors for vector and hybrid retrieval. No server, no configuration.
+"""The embedded search index: SQLite FTS5 (BM25) in its own file, plus cosine over the stored
+vectors (kept in memory as one matrix per process: embedded_vectors.py) for vector and hybrid
+retrieval. No server, no configuration.
 
-Access and collection filters run inside the SQL query. Every call runs in a worker thread so the
-event loop never waits on the disk; each thread keeps its own connection (sqlite3 connections are
-not shareable across threads), and WAL lets readers go on while a document is being replaced.
+Access and collection filters run inside the SQL query, or over the vectors' per-row arrays. Every
+call runs in a worker thread so the event loop never waits on the disk or the matrix; each thread
+keeps its own connection (sqlite3 connections are not shareable across threads), and WAL lets
+readers go on while a document is being replaced. A search reads in one transaction, so its text
+half, its vectors' generation and the passages it returns all come from the same state of the
+file.
 """
 
 import asyncio
@@ -12,12 +16,15 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from knowledge.access import PUBLIC_GROUP
 from knowledge.search.base import IndexChunk, SearchBackendError, SearchHit, SearchQuery
+from knowledge.search.embedded_vectors import CHANGES_KEPT, VectorCache
 from knowledge.search.fusion import score_fusion
 from knowledge.search.naming import prefer_named
 from knowledge.search.pages import distinct_pages
@@ -51,13 +58,20 @@ CREATE TABLE IF NOT EXISTS words (
 CREATE INDEX IF NOT EXISTS words_doc ON words (document_id);
 CREATE TABLE IF NOT EXISTS generation (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    n INTEGER NOT NULL
+    n INTEGER NOT NULL,
+    epoch TEXT NOT NULL DEFAULT ''
 );
-INSERT OR IGNORE INTO generation (id, n) VALUES (1, 0);
+INSERT OR IGNORE INTO generation (id, n, epoch) VALUES (1, 0, lower(hex(randomblob(8))));
+CREATE TABLE IF NOT EXISTS changes (
+    generation INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL
+);
 """
-# PRAGMA user_version of the index file. 0: before the vocabulary (`words`) existed; such a file
-# is brought up to date in place from the text it already holds (see _upgrade).
-SCHEMA_VERSION = 2
+# PRAGMA user_version of the index file. Older files are brought up to date in place (_prepare):
+# 0 or 1, before the vocabulary (`words`) existed, from the text they already hold; 2, before the
+# change log (`changes`) and the file's random `epoch`, which tell each process's in-memory
+# vectors what to reload.
+SCHEMA_VERSION = 3
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
     "a an and are as at be by can do does for from how i in is it me my of on or our should the "
@@ -83,8 +97,11 @@ def fts_query(text: str, vocabulary: Vocabulary | None = None) -> str:
 class EmbeddedSearchBackend:
     name = "embedded"
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, text_candidates: int = 1000):
         self.path = str(path)
+        # BM25's best this many matches are ranked first, the access filter applied to them after.
+        self.text_candidates = text_candidates
+        self._vectors = VectorCache()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -92,7 +109,11 @@ class EmbeddedSearchBackend:
         # Two threads of its own, not the loop's default pool: a query is a millisecond of
         # SQLite, and a few warm threads take it with fewer wake-ups and GIL hand-offs.
         self._executor: ThreadPoolExecutor | None = None
-        self._vocabulary: tuple[int, Vocabulary] | None = None  # (generation, vocabulary)
+        # A hybrid search's vector scan runs here while its own thread runs the text half:
+        # both wait without the GIL (numpy's loop, SQLite), so on two cores they overlap.
+        self._scans: ThreadPoolExecutor | None = None
+        # ((epoch, generation), vocabulary)
+        self._vocabulary: tuple[tuple[str, int], Vocabulary] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -108,6 +129,9 @@ class EmbeddedSearchBackend:
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Back-to-back syncs can keep a checkpoint from ever restarting the log, which then
+            # grows by every page each one touches; past this it is cut back once checkpointed.
+            conn.execute("PRAGMA journal_size_limit=67108864")
         except (sqlite3.Error, OSError) as exc:
             raise SearchBackendError(f"cannot open the search index at {self.path}: {exc}") from exc
         self._local.conn = conn
@@ -140,22 +164,26 @@ class EmbeddedSearchBackend:
             conn.executescript(
                 "DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS document_groups;"
                 "DROP TABLE IF EXISTS chunks_fts; DROP TABLE IF EXISTS words;"
-                "DROP TABLE IF EXISTS generation; PRAGMA user_version = 0;"
+                "DROP TABLE IF EXISTS generation; DROP TABLE IF EXISTS changes;"
+                "PRAGMA user_version = 0;"
             )
             self._schema_ready = False
             self._vocabulary = None
+            self._vectors.clear()
 
         await self._call(drop)
 
     async def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        for pool in (self._executor, self._scans):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._scans = None
         with self._lock:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+        self._vectors.clear()
 
     # -- writes -----------------------------------------------------------------------------------
     async def upsert_document(
@@ -207,6 +235,15 @@ class EmbeddedSearchBackend:
                 )
                 _add_words(conn, document_id, [(c.title, c.text) for c in chunks])
             conn.execute("UPDATE generation SET n = n + 1")
+            # In the same transaction: whoever sees the new generation sees what it changed.
+            conn.execute(
+                "INSERT INTO changes (generation, document_id) SELECT n, ? FROM generation",
+                (document_id,),
+            )
+            conn.execute(
+                "DELETE FROM changes WHERE generation <= (SELECT n FROM generation) - ?",
+                (CHANGES_KEPT,),
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -242,17 +279,31 @@ class EmbeddedSearchBackend:
 
     def _search(self, conn: sqlite3.Connection, query: SearchQuery) -> list[SearchHit]:
         """The best chunks, re-ranked for the document the question names, one per page."""
-        mode = query.mode if query.vector is not None else "text"
-        fetch = query.top * _CHUNKS_PER_PAGE
-        vocabulary = self.vocabulary(conn)
-        terms = {vocabulary.correct(w) for w in words_of(query.text)}
-        text_hits = self._text_search(conn, query, vocabulary, fetch) if mode != "vectors" else []
-        if mode == "text":
-            hits = text_hits
-        else:
-            vector_hits = self._vector_search(conn, query, fetch)
-            hits = vector_hits if mode == "vectors" else score_fusion(text_hits, vector_hits, fetch)
-        return distinct_pages(prefer_named(hits, terms), query.top)
+        conn.execute("BEGIN")  # one snapshot of the file for every statement below
+        try:
+            mode = query.mode if query.vector is not None else "text"
+            fetch = query.top * _CHUNKS_PER_PAGE
+            generation, epoch = conn.execute("SELECT n, epoch FROM generation").fetchone()
+            vocabulary = self.vocabulary(conn, (epoch, generation))
+            terms = {vocabulary.correct(w) for w in words_of(query.text)}
+            if mode == "text":
+                hits = self._text_search(conn, query, vocabulary, fetch)
+            elif mode == "vectors":
+                scan = self._scan(conn, query, fetch, epoch, generation)
+                hits = self._vector_hits(conn, scan())
+            else:
+                if self._scans is None:
+                    with self._lock:
+                        if self._scans is None:
+                            self._scans = ThreadPoolExecutor(2, thread_name_prefix="search-scan")
+                nearest = self._scans.submit(self._scan(conn, query, fetch, epoch, generation))
+                text_hits = self._text_search(conn, query, vocabulary, fetch)
+                vector_hits = self._vector_hits(conn, nearest.result())
+                hits = score_fusion(text_hits, vector_hits, fetch)
+            return distinct_pages(prefer_named(hits, terms), query.top)
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     def filter_expression(self, query: SearchQuery) -> str:
         where, params = self._filters(query)
@@ -280,15 +331,15 @@ class EmbeddedSearchBackend:
             params.append(query.collection)
         return (" AND ".join(clauses) or "1"), params
 
-    def vocabulary(self, conn: sqlite3.Connection) -> Vocabulary:
-        """The index's words, most common first, reloaded only after the index changed."""
-        (generation,) = conn.execute("SELECT n FROM generation").fetchone()
+    def vocabulary(self, conn: sqlite3.Connection, version: tuple[str, int]) -> Vocabulary:
+        """The index's words, most common first, reloaded only after the index changed
+        (`version`: the file's epoch and generation)."""
         cached = self._vocabulary
-        if cached is None or cached[0] != generation:
+        if cached is None or cached[0] != version:
             rows = conn.execute(
                 "SELECT word FROM words GROUP BY word ORDER BY count(*) DESC, word"
             ).fetchall()
-            cached = self._vocabulary = (generation, Vocabulary([r[0] for r in rows]))
+            cached = self._vocabulary = (version, Vocabulary([r[0] for r in rows]))
         return cached[1]
 
     def _text_search(
@@ -298,17 +349,36 @@ class EmbeddedSearchBackend:
         if not match:
             return []
         where, params = self._filters(query)
-        # snippet() runs for every match before the sort, not just the top few: only on request.
-        snippet = "snippet(chunks_fts, 1, '**', '**', '…', 24)" if query.snippets else "''"
         # The ranking reads no text: SQLite sorts whole result rows, so columns selected here
         # would be read for every match, not only for the few kept. The texts come after.
-        rows = conn.execute(
-            "SELECT c.rowid, c.document_id, c.ordinal, c.citation, c.label, c.collection, "
-            f"bm25(chunks_fts, 2.0, 1.0) AS rank, {snippet} "
-            "FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
-            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
-            [match, *params, fetch],
-        ).fetchall()
+        columns = "c.rowid, c.document_id, c.ordinal, c.citation, c.label, c.collection"
+        rows: list[tuple[Any, ...]] = []
+        if not query.snippets:
+            candidates = max(self.text_candidates, fetch)
+            # Rank, then filter: BM25's best `text_candidates` matches, then the access and
+            # collection filter over those few, instead of the filter's look-ups for every match
+            # of a common word. BM25 reads the same corpus statistics either way, so the scores
+            # are the same as the filtered query's.
+            rows = conn.execute(
+                "WITH best AS MATERIALIZED (SELECT rowid, bm25(chunks_fts, 2.0, 1.0) AS rank "
+                "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) "
+                f"SELECT {columns}, b.rank, '', (SELECT count(*) FROM best) "
+                f"FROM best b JOIN chunks c ON c.rowid = b.rowid WHERE {where} "
+                "ORDER BY b.rank LIMIT ?",
+                [match, candidates, *params, fetch],
+            ).fetchall()
+            capped = not rows or rows[0][8] >= candidates
+            if len(rows) < fetch and capped and where != "1":
+                rows = []  # the filter left too few of the best: rank what it allows
+        if not rows:
+            # snippet() runs for every match before the sort, not just the top few: on request.
+            snippet = "snippet(chunks_fts, 1, '**', '**', '…', 24)" if query.snippets else "''"
+            rows = conn.execute(
+                f"SELECT {columns}, bm25(chunks_fts, 2.0, 1.0) AS rank, {snippet} "
+                "FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
+                f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
+                [match, *params, fetch],
+            ).fetchall()
         texts = _texts(conn, [r[0] for r in rows])
         return [
             SearchHit(
@@ -325,51 +395,50 @@ class EmbeddedSearchBackend:
             for r in rows
         ]
 
-    def _vector_search(
-        self, conn: sqlite3.Connection, query: SearchQuery, fetch: int
-    ) -> list[SearchHit]:
-        where, params = self._filters(query)
-        rows = conn.execute(
-            f"SELECT c.rowid, c.embedding FROM chunks c WHERE c.embedding IS NOT NULL AND {where}",
-            params,
-        ).fetchall()
-        if not rows:
-            return []
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
-            len(rows), -1
-        )
-        q = np.asarray(query.vector, dtype=np.float32)
-        if matrix.shape[1] != q.shape[0]:
-            raise SearchBackendError(
-                f"the question's vector has {q.shape[0]} dimensions, the index {matrix.shape[1]}",
-                transient=False,
+    def _scan(
+        self, conn: sqlite3.Connection, query: SearchQuery, fetch: int, epoch: str, generation: int
+    ) -> Callable[[], list[tuple[int, float]]]:
+        """The vector scan, ready to run on any thread: (rowid, cosine), best first. The
+        vectors are brought up to date first, on this thread's connection and snapshot."""
+        vector = query.vector
+        assert vector is not None
+        vectors = self._vectors.current(conn, epoch, generation)
+        groups = None
+        if not query.access.all:
+            groups = sorted(
+                query.access.groups | ({PUBLIC_GROUP} if query.access.public else set())
             )
-        norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
-        scores = matrix @ q / np.where(norms == 0, 1.0, norms)
-        best = np.argsort(-scores)[:fetch]
-        rowids = [rows[i][0] for i in best]
-        marks = ",".join("?" * len(rowids))
+        return partial(vectors.nearest, vector, groups, query.collection or None, fetch)
+
+    @staticmethod
+    def _vector_hits(conn: sqlite3.Connection, best: list[tuple[int, float]]) -> list[SearchHit]:
+        if not best:
+            return []
+        marks = ",".join("?" * len(best))
         found = {
             r[0]: r
             for r in conn.execute(
                 "SELECT c.rowid, c.document_id, c.ordinal, f.title, f.text, c.citation, c.label, "
                 "c.collection FROM chunks c JOIN chunks_fts f ON f.rowid = c.rowid "
                 f"WHERE c.rowid IN ({marks})",
-                rowids,
+                [rowid for rowid, _ in best],
             )
         }
+        # A row missing here was replaced after this search's snapshot of the file, when another
+        # thread had already brought the vectors further: it is left out.
         return [
             SearchHit(
-                document_id=found[rid][1],
-                ordinal=found[rid][2],
-                title=found[rid][3],
-                text=found[rid][4],
-                citation=found[rid][5],
-                label=found[rid][6],
-                collection=found[rid][7],
-                score=round(float(scores[i]), 4),
+                document_id=found[rowid][1],
+                ordinal=found[rowid][2],
+                title=found[rowid][3],
+                text=found[rowid][4],
+                citation=found[rowid][5],
+                label=found[rowid][6],
+                collection=found[rowid][7],
+                score=round(score, 4),
             )
-            for i, rid in zip(best, rowids, strict=True)
+            for rowid, score in best
+            if rowid in found
         ]
 
 
@@ -409,6 +478,10 @@ def _prepare(conn: sqlite3.Connection) -> None:
                 "run `manage.py sync_index --rebuild`",
                 transient=False,
             )
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(generation)")}
+        if columns and "epoch" not in columns:  # schema 2: no change log yet, no epoch
+            conn.execute("ALTER TABLE generation ADD COLUMN epoch TEXT NOT NULL DEFAULT ''")
+            conn.execute("UPDATE generation SET epoch = lower(hex(randomblob(8)))")
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)

@@ -16,6 +16,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Literal, overload
 
+import numpy as np
+import orjson
 import psycopg
 from django.conf import settings
 from psycopg import AsyncConnection, sql
@@ -46,15 +48,23 @@ _MAX_QUERY_TERMS = 64
 _SCHEMA_LOCK = 0x72616773_69746531
 
 
+def question_words(text: str) -> list[str]:
+    """The words of user text for websearch_to_tsquery. Only words pass, so no operator of the
+    user's gets through."""
+    words = [w for w in _WORD.findall(text.lower()) if w != "or"]
+    return list(dict.fromkeys(words))[:_MAX_QUERY_TERMS]
+
+
 def websearch_text(text: str) -> str:
     """User text for websearch_to_tsquery, its words OR-ed: a question's words rarely all appear
-    in the passage that answers it. Only words pass, so no operator of the user's gets through."""
-    words = [w for w in _WORD.findall(text.lower()) if w != "or"]
-    return " or ".join(list(dict.fromkeys(words))[:_MAX_QUERY_TERMS])
+    in the passage that answers it."""
+    return " or ".join(question_words(text))
 
 
 def vector_literal(vector: Sequence[float]) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    """pgvector's text form, `[x,y,...]`, which is JSON's: orjson writes it in microseconds."""
+    array = np.asarray(vector, dtype=np.float32)
+    return orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def allowed_groups(query: SearchQuery) -> list[str] | None:
@@ -78,9 +88,16 @@ def _error(exc: Exception, doing: str) -> SearchBackendError:
 class PostgresSearchBackend:
     name = "postgres"
 
-    def __init__(self, conninfo: str, pool_size: int = 10, timeout: float = 5.0):
+    def __init__(
+        self,
+        conninfo: str,
+        pool_size: int = 10,
+        timeout: float = 5.0,
+        text_candidates: int = 1000,
+    ):
         self.conninfo = conninfo
         self.timeout = timeout
+        self.text_candidates = text_candidates
         self._pool = AsyncConnectionPool(
             conninfo,
             min_size=1,
@@ -96,10 +113,16 @@ class PostgresSearchBackend:
 
     async def _configure(self, conn: AsyncConnection[TupleRow]) -> None:
         # ef_search above top-k keeps HNSW recall high; an iterative scan keeps a filtered vector
-        # query from coming back short when the nearest vectors belong to others.
+        # query from coming back short when the nearest vectors belong to others. psycopg
+        # prepares a statement run often, and PostgreSQL would then switch to a generic plan,
+        # made without the groups and the words, so estimated for an average that no question
+        # has: a custom plan each time costs a fraction of a millisecond. JIT compiling, which a
+        # large table's estimates switch on, costs more than these queries take.
         await conn.execute(
             "SELECT set_config('hnsw.ef_search', %s, false), "
-            "set_config('hnsw.iterative_scan', 'relaxed_order', false)",
+            "set_config('hnsw.iterative_scan', 'relaxed_order', false), "
+            "set_config('plan_cache_mode', 'force_custom_plan', false), "
+            "set_config('jit', 'off', false)",
             (str(settings.SEARCH_HNSW_EF_SEARCH),),
         )
 
@@ -247,18 +270,23 @@ class PostgresSearchBackend:
         if groups == []:
             return []
         mode = query.mode if query.vector is not None else "text"
-        terms = websearch_text(query.text) if mode in ("text", "hybrid") else ""
-        if mode == "text" and not terms:
+        words = question_words(query.text) if mode in ("text", "hybrid") else []
+        if mode == "text" and not words:
             return []
         params = {"groups": groups, "collection": query.collection, "top": query.top}
-        params["terms"] = terms
+        params |= {"terms": " or ".join(words), "all_terms": " ".join(words)}
+        params["candidates"] = self.text_candidates
         where = filters(groups is not None, bool(query.collection))
+        every_word = len(words) > 1
         if mode == "text":
-            statement = text_statement(where, query.snippets)
+            statement = text_statement(where, query.snippets, every_word)
+        elif mode == "vectors":
+            statement = vector_statement(where)
         else:
+            statement = hybrid_statement(where, every_word)
+        if mode != "text":
             assert query.vector is not None  # mode is "text" when there is no vector
             params["vector"] = vector_literal(query.vector)
-            statement = vector_statement(where) if mode == "vectors" else hybrid_statement(where)
         try:
             rows = await self._execute("search failed", statement, params)
         except SearchBackendError as exc:

@@ -25,8 +25,11 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     PRIMARY KEY (document_id, ordinal)
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_tsv ON {TABLE} USING gin (tsv);
-CREATE INDEX IF NOT EXISTS {TABLE}_groups ON {TABLE} USING gin (groups);
+DROP INDEX IF EXISTS {TABLE}_groups;
 """
+# No index on `groups`: nearly every reader may read most passages (the public ones), so the
+# access filter keeps most rows and an index on it only tempted the planner into combining it
+# with the text index, and cost every write a second GIN update.
 
 ADD_VECTOR_COLUMN = (
     f"ALTER TABLE {TABLE} ADD COLUMN embedding vector({{dims}}); "
@@ -35,6 +38,7 @@ ADD_VECTOR_COLUMN = (
 
 _COLUMNS = "c.document_id, c.ordinal, c.title, c.body, c.citation, c.label, c.collection"
 _QUERY = f"websearch_to_tsquery({CONFIG}, %(terms)s)"
+_ALL_QUERY = f"websearch_to_tsquery({CONFIG}, %(all_terms)s)"
 _VECTOR = "%(vector)s::vector"
 _SNIPPET = (
     f"ts_headline({CONFIG}, c.body, q.query, "
@@ -50,13 +54,37 @@ def filters(groups: bool, collection: bool) -> str:
     return "".join(f" AND {clause}" for clause in clauses)
 
 
-def text_statement(where: str, snippets: bool = False) -> str:
+def _text_candidates(where: str, every_word: bool) -> str:
+    """At most %(candidates)s passages matching the question's words, scored by ts_rank (which
+    reads each passage's whole tsvector: the cost of a common word is its matches). Passages with
+    every word come first (a second, smaller index scan), so the cap drops the weakest matches."""
+    branch = (
+        f"(SELECT c.document_id, c.ordinal, ts_rank(c.tsv, q.query) AS score "
+        f"FROM {TABLE} c, {_QUERY} AS q(query){{extra}} WHERE c.tsv @@ {{match}}{where} "
+        "LIMIT %(candidates)s)"
+    )
+    any_word = branch.format(extra="", match="q.query")
+    if not every_word:
+        return any_word
+    every = branch.format(extra=f", {_ALL_QUERY} AS a(query)", match="a.query")
+    return f"{every} UNION ALL {any_word}"
+
+
+def _best_text(where: str, every_word: bool) -> str:
+    return (
+        "SELECT document_id, ordinal, max(score) AS score "
+        f"FROM ({_text_candidates(where, every_word)}) m GROUP BY document_id, ordinal "
+        "ORDER BY score DESC, document_id, ordinal LIMIT %(top)s"
+    )
+
+
+def text_statement(where: str, snippets: bool = False, every_word: bool = False) -> str:
     snippet = _SNIPPET if snippets else "''"
     return (
-        f"SELECT {_COLUMNS}, ts_rank(c.tsv, q.query) AS score, {snippet} "
-        f"FROM {TABLE} c, {_QUERY} AS q(query) "
-        f"WHERE c.tsv @@ q.query{where} "
-        "ORDER BY score DESC, c.document_id, c.ordinal LIMIT %(top)s"
+        f"SELECT {_COLUMNS}, t.score, {snippet} "
+        f"FROM ({_best_text(where, every_word)}) t "
+        f"JOIN {TABLE} c USING (document_id, ordinal), {_QUERY} AS q(query) "
+        "ORDER BY t.score DESC, c.document_id, c.ordinal"
     )
 
 
@@ -69,16 +97,13 @@ def vector_statement(where: str) -> str:
     )
 
 
-def hybrid_statement(where: str) -> str:
+def hybrid_statement(where: str, every_word: bool = False) -> str:
     """Both rankings, each filtered and cut to top, fused by reciprocal rank: one round trip."""
     return f"""
 WITH text_hits AS (
-    SELECT document_id, ordinal, row_number() OVER (ORDER BY score DESC) AS rank FROM (
-        SELECT c.document_id, c.ordinal, ts_rank(c.tsv, q.query) AS score
-        FROM {TABLE} c, {_QUERY} AS q(query)
-        WHERE c.tsv @@ q.query{where}
-        ORDER BY score DESC, c.document_id, c.ordinal LIMIT %(top)s
-    ) t
+    SELECT document_id, ordinal,
+        row_number() OVER (ORDER BY score DESC, document_id, ordinal) AS rank
+    FROM ({_best_text(where, every_word)}) t
 ), vector_hits AS (
     SELECT document_id, ordinal, row_number() OVER (ORDER BY distance) AS rank FROM (
         SELECT c.document_id, c.ordinal, c.embedding <=> {_VECTOR} AS distance

@@ -1,0 +1,274 @@
+"""The embedded index's vectors, held in memory as one float32 matrix per process.
+
+A vector query is then one matrix-vector product over rows normalised once (numpy, which releases
+the GIL, so concurrent searches use every core) instead of reading every stored vector out
+of SQLite for each question. The index file stays the truth: every upsert or delete of a document
+records its id in the `changes` table in the same transaction, under the generation number that
+transaction sets, so a process that finds a newer generation (this one, or another process
+sharing the file) reloads just the documents changed since the generation it holds. A
+process that fell further behind than the log keeps, or finds the file rebuilt (a new epoch),
+reloads everything.
+
+Rows are never changed in place: a document's new rows are appended, its old rows are marked dead
+in a fresh `alive` array, and arrays are replaced by larger or compacted copies when needed. A
+search works on one immutable `Snapshot` and needs no lock; only refreshing takes one.
+
+sqlite-vec would do the same brute-force scan inside SQLite, but loading it needs
+`enable_load_extension`, which many Python builds leave out of `sqlite3` (the one this was
+measured on among them), so it would mean shipping a second SQLite binding; numpy over memory is
+as fast as its C loop over pages.
+"""
+
+import sqlite3
+import threading
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from knowledge.search.base import SearchBackendError
+
+# The change log keeps this many generations; a process further behind reloads every vector.
+CHANGES_KEPT = 10_000
+# Past this many changed documents, one full reload is cheaper than applying them one by one.
+_INCREMENTAL_LIMIT = 2_000
+
+Matrix = npt.NDArray[np.float32]
+Ints = npt.NDArray[np.int64]
+Bits = npt.NDArray[np.uint64]
+Flags = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The vectors of one generation of the index file. Rows [0, count) are in use; rows of
+    `matrix` and its companions at or after `count` may be written by a later snapshot."""
+
+    epoch: str
+    generation: int
+    dims: int = 0
+    count: int = 0
+    matrix: Matrix = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    alive: Flags = field(default_factory=lambda: np.zeros(0, np.bool_))
+    rowids: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
+    documents: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
+    # Access: bit i of a row's words is set when its document carries group_bits' group i.
+    groups: Bits = field(default_factory=lambda: np.zeros((0, 1), np.uint64))
+    collections: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
+    group_bits: dict[str, int] = field(default_factory=dict)
+    collection_codes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dead(self) -> int:
+        return self.count - int(self.alive.sum())
+
+    def nearest(
+        self, vector: tuple[float, ...], groups: list[str] | None, collection: str | None, k: int
+    ) -> list[tuple[int, float]]:
+        """(rowid, cosine) of the k rows nearest `vector` among those of a document carrying one
+        of `groups` (None: every document) in `collection` (None: any), best first."""
+        if self.count == 0 or k <= 0:
+            return []
+        q = np.asarray(vector, dtype=np.float32)
+        if q.shape[0] != self.dims:
+            raise SearchBackendError(
+                f"the question's vector has {q.shape[0]} dimensions, the index {self.dims}",
+                transient=False,
+            )
+        norm = float(np.linalg.norm(q))
+        if norm:
+            q = q / norm
+        n = self.count
+        ok = self.alive
+        if groups is not None:
+            wanted = self.group_mask(groups)
+            if not wanted.any():
+                return []
+            ok = ok & (self.groups[:n] & wanted).any(axis=1)
+        if collection is not None:
+            code = self.collection_codes.get(collection)
+            if code is None:
+                return []
+            ok = ok & (self.collections[:n] == code)
+        allowed = int(ok.sum())
+        if not allowed:
+            return []
+        # einsum's own loop, not BLAS: as fast for one vector, and it keeps to the calling
+        # thread, where OpenBLAS's threads for each of two concurrent scans fought over the
+        # cores (two scans at once took longer each than one after the other).
+        scores = np.einsum("ij,j->i", self.matrix[:n], q)
+        ranked = np.where(ok, scores, -np.inf)
+        k = min(k, allowed)
+        best = np.argpartition(ranked, n - k)[n - k :] if k < n else np.arange(n)
+        best = best[np.argsort(-ranked[best], kind="stable")]
+        return [(int(self.rowids[i]), float(scores[i])) for i in best]
+
+    def group_mask(self, groups: list[str]) -> Bits:
+        mask = np.zeros(self.groups.shape[1], np.uint64)
+        for group in groups:
+            bit = self.group_bits.get(group)
+            if bit is not None:
+                mask[bit // 64] |= np.uint64(1 << (bit % 64))
+        return mask
+
+
+class VectorCache:
+    """The current Snapshot of one index file, for every thread of one process."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        self._snapshot = None
+
+    def current(self, conn: sqlite3.Connection, epoch: str, generation: int) -> Snapshot:
+        """A snapshot at least as new as `generation` (read by the caller in the same read
+        transaction as `conn` uses now, so the change log and the chunks agree with it)."""
+        snapshot = self._snapshot
+        if _fresh(snapshot, epoch, generation):
+            assert snapshot is not None
+            return snapshot
+        with self._lock:
+            snapshot = self._snapshot
+            if _fresh(snapshot, epoch, generation):
+                assert snapshot is not None
+                return snapshot
+            snapshot = _refresh(conn, snapshot, epoch, generation)
+            self._snapshot = snapshot
+            return snapshot
+
+
+def _fresh(snapshot: Snapshot | None, epoch: str, generation: int) -> bool:
+    return snapshot is not None and snapshot.epoch == epoch and snapshot.generation >= generation
+
+
+def _refresh(
+    conn: sqlite3.Connection, snapshot: Snapshot | None, epoch: str, generation: int
+) -> Snapshot:
+    if snapshot is not None and snapshot.epoch == epoch:
+        changes = conn.execute(
+            "SELECT generation, document_id FROM changes WHERE generation > ? ORDER BY generation",
+            (snapshot.generation,),
+        ).fetchall()
+        documents = sorted({document_id for _, document_id in changes})
+        if (
+            changes
+            and changes[0][0] == snapshot.generation + 1
+            and len(documents) <= _INCREMENTAL_LIMIT
+        ):
+            try:
+                return _load(conn, replace(snapshot, generation=generation), documents)
+            except _OtherSize:
+                pass  # perhaps every vector was replaced since: the full load tells
+    try:
+        return _load(conn, Snapshot(epoch, generation), None)
+    except _OtherSize:
+        raise SearchBackendError(
+            "the search index holds vectors of different sizes (the embedding model changed): "
+            "run `manage.py sync_index --rebuild`",
+            transient=False,
+        ) from None
+
+
+class _OtherSize(Exception):
+    pass
+
+
+def _load(conn: sqlite3.Connection, base: Snapshot, documents: list[int] | None) -> Snapshot:
+    """`base` with the current rows of `documents` (None: every document, into an empty base)."""
+    chunk_sql = "SELECT rowid, document_id, collection, embedding FROM chunks"
+    chunk_sql += " WHERE embedding IS NOT NULL"
+    group_sql = "SELECT document_id, grp FROM document_groups"
+    params: list[int] = []
+    if documents is not None:
+        marks = ",".join("?" * len(documents))
+        chunk_sql += f" AND document_id IN ({marks})"
+        group_sql += f" WHERE document_id IN ({marks})"
+        params = documents
+    rows = conn.execute(chunk_sql, params).fetchall()
+    doc_groups: dict[int, list[str]] = {}
+    for document_id, group in conn.execute(group_sql, params):
+        doc_groups.setdefault(document_id, []).append(group)
+
+    if documents is not None and base.count:
+        gone = np.isin(base.documents[: base.count], np.asarray(documents, np.int64))
+        base = replace(base, alive=base.alive & ~gone)
+    if not rows:
+        return base
+    sizes = {len(r[3]) for r in rows}
+    if base.dims and base.count > base.dead:
+        sizes.add(base.dims * 4)
+    if len(sizes) > 1:
+        raise _OtherSize
+    return _append(base, rows, doc_groups, sizes.pop() // 4)
+
+
+def _append(
+    base: Snapshot,
+    rows: list[tuple[int, int, str, bytes]],
+    doc_groups: dict[int, list[str]],
+    dims: int,
+) -> Snapshot:
+    group_bits = dict(base.group_bits)
+    for names in doc_groups.values():
+        for name in names:
+            group_bits.setdefault(name, len(group_bits))
+    collection_codes = dict(base.collection_codes)
+    for row in rows:
+        collection_codes.setdefault(row[2], len(collection_codes))
+    words = max(1, -(-len(group_bits) // 64))
+
+    count, k = base.count, len(rows)
+    live = base.count - base.dead
+    grow = count + k > base.matrix.shape[0] or dims != base.dims
+    if grow or base.dead > live or words > base.groups.shape[1]:
+        # New arrays (the old ones stay with the snapshots still reading them): live rows only,
+        # with room to grow.
+        keep = np.flatnonzero(base.alive)
+        capacity = (live + k) * 5 // 4 + 1024  # a quarter to spare: a copy per quarter added
+        matrix = np.zeros((capacity, dims), np.float32)
+        rowids = np.zeros(capacity, np.int64)
+        documents = np.zeros(capacity, np.int64)
+        groups = np.zeros((capacity, words), np.uint64)
+        collections = np.zeros(capacity, np.int32)
+        if live:
+            matrix[:live] = base.matrix[keep]
+            rowids[:live] = base.rowids[keep]
+            documents[:live] = base.documents[keep]
+            groups[:live, : base.groups.shape[1]] = base.groups[keep]
+            collections[:live] = base.collections[keep]
+        count, alive = live, np.ones(live, np.bool_)
+    else:
+        matrix, rowids, documents = base.matrix, base.rowids, base.documents
+        groups, collections, alive = base.groups, base.collections, base.alive
+
+    new = slice(count, count + k)
+    vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(k, dims)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    matrix[new] = vectors / np.where(norms == 0, 1.0, norms)
+    rowids[new] = [r[0] for r in rows]
+    documents[new] = [r[1] for r in rows]
+    collections[new] = [collection_codes[r[2]] for r in rows]
+    masks: dict[int, Bits] = {}
+    for document_id in {r[1] for r in rows}:
+        mask = np.zeros(words, np.uint64)
+        for group in doc_groups.get(document_id, []):
+            bit = group_bits[group]
+            mask[bit // 64] |= np.uint64(1 << (bit % 64))
+        masks[document_id] = mask
+    groups[new] = np.stack([masks[r[1]] for r in rows])
+    return Snapshot(
+        epoch=base.epoch,
+        generation=base.generation,
+        dims=dims,
+        count=count + k,
+        matrix=matrix,
+        alive=np.concatenate([alive, np.ones(k, np.bool_)]),
+        rowids=rowids,
+        documents=documents,
+        groups=groups,
+        collections=collections,
+        group_bits=group_bits,
+        collection_codes=collection_codes,
+    )

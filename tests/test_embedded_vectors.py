@@ -1,0 +1,246 @@
+"""The embedded index's vectors in memory (knowledge/search/embedded_vectors.py): the same answers
+as an exact scan of what the file holds, under access and collection filters, and kept current
+when the file changes underneath, by this process, another instance, or another process; and the
+text half's rank-then-filter giving what the filtered query gives."""
+
+import asyncio
+import os
+import sqlite3
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge.access import ANONYMOUS, EVERYTHING, PUBLIC_GROUP, AccessFilter
+from knowledge.search import embedded
+from knowledge.search.base import IndexChunk, SearchBackendError, SearchQuery
+from knowledge.search.embedded import EmbeddedSearchBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+DIMS = 16
+HR = AccessFilter(groups=frozenset({"hr"}))
+
+
+def chunk(doc, vector, groups=(PUBLIC_GROUP,), collection="handbook", text="Policy text."):
+    # One chunk per document, each its own page: a hit is a document.
+    return IndexChunk(
+        document_id=doc,
+        ordinal=0,
+        title=f"Doc {doc}",
+        text=text,
+        citation=f"doc{doc}.md",
+        collection=collection,
+        groups=tuple(groups),
+        embedding=tuple(float(x) for x in vector),
+    )
+
+
+@pytest.fixture
+async def index(tmp_path):
+    backend = EmbeddedSearchBackend(tmp_path / "index.sqlite3")
+    yield backend
+    await backend.close()
+
+
+async def nearest(backend, vector, access=EVERYTHING, top=5, collection=None):
+    query = SearchQuery(
+        "policy", access, top=top, vector=tuple(vector), mode="vectors", collection=collection
+    )
+    return [h.document_id for h in await backend.search(query)]
+
+
+def exact(vectors, allowed, query, top):
+    """Document ids (1-based rows) of the `top` best cosines among `allowed` rows."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = unit @ (query / np.linalg.norm(query))
+    scores[~allowed] = -np.inf
+    return [int(i) + 1 for i in np.argsort(-scores)[:top] if allowed[i]]
+
+
+async def test_nearest_match_an_exact_scan_under_access_and_collection(index):
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((300, DIMS)).astype(np.float32)
+    restricted = rng.random(300) < 0.3
+    for i, vector in enumerate(vectors):
+        groups = ("hr",) if restricted[i] else (PUBLIC_GROUP,)
+        collection = "hr" if i % 3 == 0 else "handbook"
+        await index.upsert_document(i + 1, [chunk(i + 1, vector, groups, collection)])
+    public = ~restricted
+    in_hr = np.arange(300) % 3 == 0
+    everyone = np.ones(300, bool)
+    for query in rng.standard_normal((20, DIMS)).astype(np.float32):
+        assert await nearest(index, query) == exact(vectors, everyone, query, 5)
+        assert await nearest(index, query, ANONYMOUS) == exact(vectors, public, query, 5)
+        assert await nearest(index, query, HR, top=8) == exact(vectors, everyone, query, 8)
+        only_hr = AccessFilter(groups=frozenset({"hr"}), public=False)
+        assert await nearest(index, query, only_hr) == exact(vectors, restricted, query, 5)
+        assert await nearest(index, query, ANONYMOUS, collection="hr") == exact(
+            vectors, public & in_hr, query, 5
+        )
+    query = vectors[0]
+    assert await nearest(index, query, AccessFilter(public=False)) == []
+    stranger = AccessFilter(groups=frozenset({"nobody"}), public=False)
+    assert await nearest(index, query, stranger) == []
+    assert await nearest(index, query, collection="no such collection") == []
+
+
+async def test_a_document_replaced_or_deleted_leaves_the_vectors(index):
+    await index.upsert_document(1, [chunk(1, [1.0] + [0.0] * (DIMS - 1))])
+    await index.upsert_document(2, [chunk(2, [0.0, 1.0] + [0.0] * (DIMS - 2))])
+    near_first = [1.0, 0.1] + [0.0] * (DIMS - 2)
+    assert await nearest(index, near_first) == [1, 2]
+    # Restricted now: gone for the public, there for its group.
+    await index.upsert_document(1, [chunk(1, [1.0] + [0.0] * (DIMS - 1), groups=("hr",))])
+    assert await nearest(index, near_first, ANONYMOUS) == [2]
+    assert await nearest(index, near_first, HR) == [1, 2]
+    await index.delete_document(1)
+    assert await nearest(index, near_first) == [2]
+    await index.delete_document(2)
+    assert await nearest(index, near_first) == []
+    await index.upsert_document(3, [chunk(3, near_first)])
+    assert await nearest(index, near_first) == [3]
+
+
+async def test_another_instance_writes_and_this_one_sees_it(tmp_path, monkeypatch):
+    """Two backends on one file, as two processes would be (each has its own vectors)."""
+    path = tmp_path / "index.sqlite3"
+    reader, writer = EmbeddedSearchBackend(path), EmbeddedSearchBackend(path)
+    try:
+        await writer.upsert_document(1, [chunk(1, [1.0] + [0.0] * (DIMS - 1))])
+        query = [0.0, 1.0] + [0.0] * (DIMS - 2)
+        assert await nearest(reader, query) == [1]  # loaded
+        await writer.upsert_document(2, [chunk(2, query)])
+        assert await nearest(reader, query) == [2, 1]
+        await writer.delete_document(1)
+        assert await nearest(reader, query) == [2]
+        # More changes than the log keeps: the reader loads everything again.
+        rng = np.random.default_rng(5)
+        monkeypatch.setattr(embedded, "CHANGES_KEPT", 3)
+        extra = rng.standard_normal((8, DIMS))
+        for i, vector in enumerate(extra):
+            await writer.upsert_document(10 + i, [chunk(10 + i, vector)])
+        (kept,) = sqlite3.connect(path).execute("SELECT count(*) FROM changes").fetchone()
+        assert kept == 3
+        everything = np.vstack([query, extra]).astype(np.float32)
+        ids = [2, *range(10, 18)]
+        expected = [ids[i - 1] for i in exact(everything, np.ones(9, bool), extra[4], 9)]
+        assert await nearest(reader, extra[4], top=9) == expected
+        # Rebuilt from scratch by the other: a new file epoch, nothing of the old left.
+        await writer.drop_index()
+        await writer.create_index()
+        await writer.upsert_document(20, [chunk(20, query)])
+        assert await nearest(reader, query, top=9) == [20]
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_another_process_writes_and_this_one_sees_it(tmp_path):
+    path = tmp_path / "index.sqlite3"
+    reader = EmbeddedSearchBackend(path)
+    try:
+        await reader.upsert_document(1, [chunk(1, [1.0] + [0.0] * (DIMS - 1))])
+        query = [0.0, 1.0] + [0.0] * (DIMS - 2)
+        assert await nearest(reader, query) == [1]
+        script = textwrap.dedent(
+            f"""
+            import asyncio, django
+            django.setup()
+            from knowledge.search.base import IndexChunk
+            from knowledge.search.embedded import EmbeddedSearchBackend
+
+            async def main():
+                index = EmbeddedSearchBackend({str(path)!r})
+                vector = tuple([0.0, 1.0] + [0.0] * {DIMS - 2})
+                await index.upsert_document(2, [IndexChunk(2, 0, "Doc 2", "Policy text.",
+                                                           "doc2.md", embedding=vector)])
+                await index.delete_document(1)
+                await index.close()
+
+            asyncio.run(main())
+            """
+        )
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ragsite.settings"}
+        env["RAGSITE_DATA_DIR"] = str(tmp_path / "data")
+        writer = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        _, errors = await asyncio.wait_for(writer.communicate(), 120)
+        assert writer.returncode == 0, errors.decode()[-2000:]
+        assert await nearest(reader, query) == [2]
+    finally:
+        await reader.close()
+
+
+async def test_vectors_of_another_size_fail_without_retry(index):
+    await index.upsert_document(1, [chunk(1, [1.0] + [0.0] * (DIMS - 1))])
+    with pytest.raises(SearchBackendError) as failure:
+        await nearest(index, [1.0, 0.0])
+    assert not failure.value.transient
+    await index.upsert_document(2, [chunk(2, [1.0, 0.0])])  # another model, no rebuild
+    with pytest.raises(SearchBackendError, match="rebuild") as failure:
+        await nearest(index, [1.0, 0.0])
+    assert not failure.value.transient
+    await index.delete_document(1)  # every vector now of the new size: fine again
+    assert await nearest(index, [1.0, 0.0]) == [2]
+
+
+async def test_a_schema_2_file_is_upgraded_and_its_vectors_found(tmp_path):
+    path = tmp_path / "index.sqlite3"
+    old = EmbeddedSearchBackend(path)
+    await old.upsert_document(1, [chunk(1, [1.0] + [0.0] * (DIMS - 1))])
+    await old.close()
+    conn = sqlite3.connect(path)
+    conn.executescript(  # as schema 2 left it: no change log, no epoch
+        "DROP TABLE changes; DROP TABLE generation;"
+        "CREATE TABLE generation (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
+        "INSERT INTO generation VALUES (1, 1); PRAGMA user_version = 2;"
+    )
+    conn.close()
+    backend = EmbeddedSearchBackend(path)
+    try:
+        assert await nearest(backend, [1.0] + [0.0] * (DIMS - 1)) == [1]
+        await backend.upsert_document(2, [chunk(2, [0.0, 1.0] + [0.0] * (DIMS - 2))])
+        assert await nearest(backend, [0.0, 1.0] + [0.0] * (DIMS - 2)) == [2, 1]
+    finally:
+        await backend.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone() == (embedded.SCHEMA_VERSION,)
+    (epoch,) = conn.execute("SELECT epoch FROM generation").fetchone()
+    assert len(epoch) == 16
+
+
+async def test_text_rank_then_filter_finds_what_the_filter_keeps(tmp_path):
+    """Thirty public passages outrank three restricted ones for "rota"; with room for ten
+    candidates, a reader of the restricted group alone still gets its three (the filtered query
+    takes over), and every reader gets what an uncapped index gives."""
+    capped = EmbeddedSearchBackend(tmp_path / "index.sqlite3", text_candidates=10)
+    uncapped = EmbeddedSearchBackend(tmp_path / "index.sqlite3", text_candidates=100_000)
+    try:
+        for doc in range(1, 31):
+            words = "Rota rota rota for the canteen" + " and" * doc  # no two scores alike
+            await capped.upsert_document(doc, [_text(doc, words)])
+        for doc in range(31, 34):
+            words = "Rota for HR, with many other words about leave, sickness and holidays."
+            await capped.upsert_document(doc, [_text(doc, words, groups=("hr",))])
+        only_hr = AccessFilter(groups=frozenset({"hr"}), public=False)
+        for access in (only_hr, ANONYMOUS, HR, EVERYTHING):
+            for top in (2, 5):
+                query = SearchQuery("rota", access, top=top)
+                got = [(h.document_id, h.score) for h in await capped.search(query)]
+                assert got == [(h.document_id, h.score) for h in await uncapped.search(query)]
+        hits = await capped.search(SearchQuery("rota", only_hr, top=5))
+        assert sorted(h.document_id for h in hits) == [31, 32, 33]
+        assert [h.document_id for h in await capped.search(SearchQuery("rota", NOBODY))] == []
+    finally:
+        await capped.close()
+        await uncapped.close()
+
+
+NOBODY = AccessFilter(public=False)
+
+
+def _text(doc, text, groups=(PUBLIC_GROUP,)):
+    return IndexChunk(doc, 0, f"Doc {doc}", text, f"doc{doc}.md", groups=tuple(groups))
