@@ -84,7 +84,6 @@ _DIGITS = re.compile(r"\d+")
 _NAME = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+")
 
 
-@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     if word.endswith("ies") and len(word) > 4:
         word = word[:-3] + "y"
@@ -101,11 +100,15 @@ def terms(text: str) -> set[str]:
 
 
 def _terms_of(words: list[str]) -> set[str]:
-    return {_stem(w) for w in words if w not in _STOP and _meaningful(w)}
+    return {t for t in map(_term, words) if t}
 
 
-def _meaningful(word: str) -> bool:
-    return len(word) > 1 or word.isdigit()  # not the "s" of "company's" or the "m" of "I'm"
+@lru_cache(maxsize=65536)
+def _term(word: str) -> str:
+    """The word's stem, or "" for a stop word or a lone letter (the "s" of "company's")."""
+    if word in _STOP or (len(word) == 1 and not word.isdigit()):
+        return ""
+    return _stem(word)
 
 
 @lru_cache(maxsize=4096)
@@ -125,7 +128,7 @@ class _Sentence:
     citations: list[str]  # every retrieved page that has this very sentence
     ranks: list[int] = field(default_factory=list)  # of those pages' passages
     documents: set[int] = field(default_factory=set)
-    key: str = ""  # its words, lower case
+    shape: str = ""  # its words, lower case, numbers left out
     repeated: bool = False  # on several retrieved pages of one document
     follower: bool = False  # has none of the question's words, only its neighbours do
     named: bool = False  # from a document the question names
@@ -167,7 +170,9 @@ def _candidates(passages: list[SearchHit]) -> tuple[list[_Sentence], set[str]]:
             if all(t in title or t.isdigit() or t == "page" for t in own):
                 continue  # the document's title, a page number: a running header or footer
             key = " ".join(words[position])
-            shapes.setdefault((_DIGITS.sub("#", key), hit.document_id), set()).add(hit.citation)
+            figures = _DIGIT.search(sentence) is not None
+            shape = _DIGITS.sub("#", key) if figures else key
+            shapes.setdefault((shape, hit.document_id), set()).add(hit.citation)
             found = by_text.get(key)
             if found is None:
                 context = found_terms[position - 1] if position else set()
@@ -180,11 +185,11 @@ def _candidates(passages: list[SearchHit]) -> tuple[list[_Sentence], set[str]]:
                     own,
                     (heading | title) - own,
                     context - own - heading,
-                    bool(_DIGIT.search(sentence)) or not _FIGURE_WORDS.isdisjoint(words[position]),
+                    figures or not _FIGURE_WORDS.isdisjoint(words[position]),
                     [hit.citation],
                     [rank],
                     {hit.document_id},
-                    key,
+                    shape,
                 )
             elif hit.citation not in found.citations:
                 found.citations.append(hit.citation)
@@ -192,8 +197,7 @@ def _candidates(passages: list[SearchHit]) -> tuple[list[_Sentence], set[str]]:
                 found.documents.add(hit.document_id)
     candidates = list(by_text.values())
     for c in candidates:
-        shape = _DIGITS.sub("#", c.key)
-        c.repeated = any(len(shapes[(shape, d)]) > 1 for d in c.documents)
+        c.repeated = any(len(shapes[(c.shape, d)]) > 1 for d in c.documents)
     return candidates, seen
 
 
@@ -259,11 +263,9 @@ class LocalAnswerer:
             asked = [vocabulary.correct(w) for w in asked]
         # "how long", "how often": what kind of answer is asked for, not what it is about.
         wanted = {
-            _stem(w)
+            _term(w)
             for i, w in enumerate(asked)
-            if w not in _STOP
-            and _meaningful(w)
-            and not (w in _MEASURES and i and asked[i - 1] == "how")
+            if _term(w) and not (w in _MEASURES and i and asked[i - 1] == "how")
         }
         if not wanted:
             return NOTHING_FOUND
