@@ -137,3 +137,15 @@ def test_half_the_question_known_is_answered_but_chance_and_foreign_names_are_no
     # Two known words that no sentence has together, and a name no passage mentions.
     assert compose("life when sick", passages) == NOTHING_FOUND
     assert compose("vacation days in Japan", passages) == NOTHING_FOUND
+
+
+def test_the_page_retrieval_ranked_first_is_quoted_beside_a_better_worded_one():
+    passages = [
+        hit(
+            "benefits.pdf#page=1", "The company adds 4 percent of your salary to the pension plan."
+        ),
+        hit("faq.md", "Questions about your retirement savings fund go to the HR desk."),
+        hit("travel.pdf#page=2", "Savings on train fares are welcome."),
+    ]
+    answer = compose("is the company putting money into my retirement savings fund", passages)
+    assert "4 percent" in answer and "[benefits.pdf#page=1]" in answer

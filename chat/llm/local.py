@@ -62,6 +62,10 @@ FIGURE_BONUS = 0.12
 REPEATED = 0.6
 # The retrieval's order: a sentence of the passage ranked n-th loses this much per place.
 RANK_WEIGHT = 0.02
+# When no quoted sentence is from the passage the retrieval ranked first, that passage's best
+# sentence is quoted too (and its page cited) if it scores at least this share of the best one:
+# retrieval saw more of the page than the words a sentence shares with the question.
+TOP_PASSAGE = 0.3
 WORDS_PER_DELTA = 3
 STEM_LENGTH = 6  # stems are cut to this many letters: "relocation", "relocate" -> "reloca"
 
@@ -230,6 +234,18 @@ def _choose(best: _Sentence, scored: list[_Sentence]) -> list[_Sentence]:
     return chosen
 
 
+def _add_top_passage(best: _Sentence, scored: list[_Sentence], chosen: list[_Sentence]) -> None:
+    if len({p for c in chosen for p in c.citations}) >= MAX_CITATIONS:
+        return
+    for c in scored:
+        if c.score < best.score * TOP_PASSAGE:
+            return
+        if c.ranks[0] == 0 and not c.follower and not c.repeated and (c.named or not best.named):
+            c.citations = c.citations[:1]
+            chosen.append(c)
+            return
+
+
 def _write(chosen: list[_Sentence]) -> str:
     """The sentences in reading order, each run from the same pages followed by its citations."""
     chosen.sort(key=lambda c: (c.rank, c.position))
@@ -337,7 +353,10 @@ class LocalAnswerer:
         leader = next((c for c in scored if not c.follower), None)
         if leader is None or leader.coverage < MIN_COVERAGE:
             return NOTHING_FOUND
-        return _write(_choose(leader, scored))
+        chosen = _choose(leader, scored)
+        if all(0 not in c.ranks for c in chosen):
+            _add_top_passage(leader, scored, chosen)
+        return _write(chosen)
 
     async def start_answer(
         self,
