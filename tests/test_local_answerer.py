@@ -77,3 +77,75 @@ def test_no_answer_in_the_passages_says_so():
     assert compose("who won the football match last night", passages) == NOTHING_FOUND
     assert compose("can the thermostat open my garage door", passages) == NOTHING_FOUND
     assert compose("anything", []) == NOTHING_FOUND
+
+
+def test_the_heading_above_a_sentence_counts_for_it():
+    # "parking" is only in the heading: the sentence under it answers, although the other
+    # passage's sentence shares more of the question's other words.
+    passages = [
+        hit("history.md", "The Leipzig office opened in 2015.", doc=1),
+        hit(
+            "locations.html",
+            "Parking\n\nStaff may use 24 spaces in the courtyard in Leipzig.",
+            doc=2,
+        ),
+    ]
+    answer = compose("is there parking at the leipzig office", passages)
+    assert "24 spaces" in answer and "[locations.html]" in answer
+
+
+def test_the_figure_a_question_asks_for_is_quoted_beside_the_sentence_it_follows():
+    passages = [
+        hit(
+            "canteen.html",
+            "The canteen on the ground floor serves a warm lunch on every working day. "
+            "A main course is EUR 4.20 for employees and EUR 7.50 for guests.",
+        ),
+        hit("travel.pdf#page=2", "Business lunches with clients are paid by the company."),
+    ]
+    answer = compose("what does lunch cost at the canteen", passages)
+    assert "EUR 4.20" in answer and "[canteen.html]" in answer
+    assert "[travel.pdf#page=2]" not in answer  # a sentence without its page's words brings none
+
+
+def test_a_sentence_every_page_repeats_does_not_outrank_the_one_that_answers():
+    # A running text on every page of the chapter shares more of the question's words than the
+    # line that answers it.
+    boilerplate = "This page describes dental care and check-ups as paid by the plan."
+    passages = [
+        hit(f"guide.pdf#page={n}", f"{boilerplate} {text}")
+        for n, text in [
+            (6, "Cleaning and check-ups: twice a year."),
+            (7, "Treatment plans above EUR 800 need approval first."),
+            (8, "Whitening and veneers are never covered."),
+        ]
+    ]
+    answer = compose("how often are dental check-ups paid", passages)
+    assert "twice a year" in answer
+    assert CITED.findall(answer) == ["guide.pdf#page=6"]
+
+
+def test_half_the_question_known_is_answered_but_chance_and_foreign_names_are_not():
+    passages = [
+        hit("handbook.pdf#page=6", "Full-time employees receive 28 vacation days a year."),
+        hit("handbook.pdf#page=9", "Report sick leave to your lead before 10:00."),
+        hit("handbook.pdf#page=30", "Life insurance pays twice the yearly salary."),
+    ]
+    # "entitlement" is not in the passages; "vacation" answers on its own.
+    answer = compose("vacation entitlement", passages)
+    assert "28 vacation days" in answer and "[handbook.pdf#page=6]" in answer
+    # Two known words that no sentence has together, and a name no passage mentions.
+    assert compose("life when sick", passages) == NOTHING_FOUND
+    assert compose("vacation days in Japan", passages) == NOTHING_FOUND
+
+
+def test_the_page_retrieval_ranked_first_is_quoted_beside_a_better_worded_one():
+    passages = [
+        hit(
+            "benefits.pdf#page=1", "The company adds 4 percent of your salary to the pension plan."
+        ),
+        hit("faq.md", "Questions about your retirement savings fund go to the HR desk."),
+        hit("travel.pdf#page=2", "Savings on train fares are welcome."),
+    ]
+    answer = compose("is the company putting money into my retirement savings fund", passages)
+    assert "4 percent" in answer and "[benefits.pdf#page=1]" in answer

@@ -100,3 +100,13 @@ async def test_an_index_file_from_before_the_vocabulary_is_upgraded_in_place(tmp
         await backend.close()
     (version,) = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()
     assert version == SCHEMA_VERSION
+
+
+def test_a_real_word_is_not_taken_for_a_typo_of_another():
+    from knowledge.search.spelling import Vocabulary
+
+    vocabulary = Vocabulary(["read", "portal", "services", "hearing", "thermostat"])
+    assert vocabulary.correct("servcies") == "services"  # two letters swapped
+    assert vocabulary.correct("hearin") == "hearing"  # one left out
+    assert vocabulary.correct("therostat") == "thermostat"
+    assert vocabulary.correct("bread") == "bread"  # not "read": first letters differ

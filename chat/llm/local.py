@@ -1,8 +1,12 @@
 """The offline answerer (OPENAI_HOST=local): no model, no key, no network.
 
-It answers extractively: from the retrieved passages it picks the sentences that share the most
-(inverse-frequency weighted) words with the question, cites each, and streams the result in small
-deltas like a model would. When too little of the question is covered it says it found nothing.
+It answers extractively: it scores every sentence of the retrieved passages by the question's
+words it holds (weighted by how rare they are among the passages, compared as word stems), with
+half credit for the words of the sentences around it (a heading, the line before or after), and a
+bonus when the question asks for a figure, a time or a person and the sentence has one. It quotes
+the best few sentences, cites each one's page (at most three pages an answer), and streams the
+result in small deltas like a model would. When the passages hold too little of the question it
+says it found nothing.
 """
 
 import asyncio
@@ -10,6 +14,7 @@ import math
 import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -17,7 +22,7 @@ from chat.llm.base import AnswerChunk, Rewrite
 from knowledge.chunking import split_sentences
 from knowledge.search.base import SearchHit
 from knowledge.search.naming import name_words
-from knowledge.search.spelling import Vocabulary, words_of
+from knowledge.search.spelling import MIN_LENGTH, Vocabulary, words_of
 
 NOTHING_FOUND = (
     "I could not find an answer to that in the documents available to you. "
@@ -25,38 +30,94 @@ NOTHING_FOUND = (
 )
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = frozenset(
-    "a about after all also an and any are as at be been before being but by can could did do "
-    "does doing for from had has have how i if in into is it its may me might must my no not of "
-    "on or our out over should so than that the their them then there these they this those to "
-    "under up us was we were what when where which while who whom why will with would you your "
-    "get gets got please tell know much many".split()
+    "a about after all also am an and any are as at be been before being but by can could did do "
+    "does doing for from had has have how i if im in into is it its may me might must my no not "
+    "of on or our out over should so than that the their them then there these they this those "
+    "to under up us was we were what whats when where which while who whom why will with would "
+    "you your get gets got please tell know much many some lot".split()
 )
 MAX_SENTENCES = 4
 MAX_CITATIONS = 3  # pages cited in one answer
-MIN_WORDS = 5
-# The evidence threshold: the best sentence must hold this share of the question's (weighted)
-# words, or the answer is that nothing was found.
-MIN_COVERAGE = 0.25
-# Another page is quoted too when its best sentence holds at least this share of what the best
-# page's does: answers that span two pages, or the same rule in two documents.
-PAGE_SPREAD = 0.7
+MIN_WORDS = 4  # a shorter "sentence" is a heading or a label: context, not an answer
+# The evidence threshold: the best sentence (with half its neighbours' words) must hold this
+# share of the question's weighted words, or the answer is that nothing was found.
+MIN_COVERAGE = 0.1
+# Words of the heading a sentence is under count as its own ("Parking" above "Staff may use the
+# 24 spaces in the courtyard"), words of the sentence before or after it this much of theirs.
+HEADING_CREDIT = 1.0
+NEIGHBOUR_CREDIT = 0.5
+# Further sentences are quoted when they score at least this share of the best one's, so the fact
+# a question asks for is in the answer even when another sentence shares more of its words...
+SENTENCE_SPREAD = 0.45
+# ...and another page is quoted (and cited) when its sentence comes this close: answers that span
+# two pages, or the same rule in two documents.
+PAGE_SPREAD = 0.55
 # Sentences of a document the question names (its title or file name words) count this much more.
 NAMED_BONUS = 0.15
-# Share of the question's words the passages must hold for a one-word match to count.
-KNOWN_FOR_ONE_WORD = 0.66
+# A question asking how much, how many, how long, when or who, and a sentence that has a figure,
+# a date or a name.
+FIGURE_BONUS = 0.12
+# A sentence that one document repeats on several retrieved pages is its boilerplate (a running
+# header, the same disclaimer on every page), rarely the answer: its score is scaled by this.
+REPEATED = 0.6
+# The retrieval's order: a sentence of the passage ranked n-th loses this much per place.
+RANK_WEIGHT = 0.02
+# When no quoted sentence is from the passage the retrieval ranked first, that passage's best
+# sentence is quoted too (and its page cited) if it scores at least this share of the best one:
+# retrieval saw more of the page than the words a sentence shares with the question.
+TOP_PASSAGE = 0.3
 WORDS_PER_DELTA = 3
+STEM_LENGTH = 6  # stems are cut to this many letters: "relocation", "relocate" -> "reloca"
+
+_FIGURE_WORDS = frozenset(
+    "one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
+    "fifty hundred thousand first second third fourth fifth sixth seventh eighth ninth tenth "
+    "once twice half quarter daily weekly monthly yearly annually noon midnight "
+    "january february march april june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+_ASKS_FIGURE = frozenset(
+    "much many cost costs price fee fees pay paid pays expensive cheap amount allowance budget "
+    "limit maximum max minimum rate percent percentage often long early soon fast late old age "
+    "when number dial call phone deadline size big large small heavy weight days hours".split()
+)
+_MEASURES = frozenset("long often soon early fast quickly late far big large old tall high".split())
+_ASKS_PERSON = frozenset("who whom whose".split())
+_DIGIT = re.compile(r"\d")
+_DIGITS = re.compile(r"\d+")
+_NAME = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+")
 
 
 def _stem(word: str) -> str:
-    word = word.lower()
-    for suffix in ("ing", "ies", "es", "ed", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    else:
+        for suffix in ("ing", "ed", "es", "s"):
+            if len(word) > len(suffix) + 3 and word.endswith(suffix) and not word.endswith("ss"):
+                word = word[: -len(suffix)]
+                break
+    return word[:STEM_LENGTH]
 
 
 def terms(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text) if w.lower() not in _STOP}
+    return _terms_of(_WORD.findall(text.lower()))
+
+
+def _terms_of(words: list[str]) -> set[str]:
+    return {t for t in map(_term, words) if t}
+
+
+@lru_cache(maxsize=65536)
+def _term(word: str) -> str:
+    """The word's stem, or "" for a stop word or a lone letter (the "s" of "company's")."""
+    if word in _STOP or (len(word) == 1 and not word.isdigit()):
+        return ""
+    return _stem(word)
+
+
+@lru_cache(maxsize=4096)
+def _title_terms(title: str) -> frozenset[str]:
+    return frozenset(terms(title))
 
 
 @dataclass
@@ -64,8 +125,16 @@ class _Sentence:
     text: str
     rank: int  # of its passage among the retrieved ones
     position: int
+    terms: set[str]
+    heading: set[str]  # the terms of the heading above it
+    context: set[str]  # the terms of the sentences around it
+    figure: bool
     citations: list[str]  # every retrieved page that has this very sentence
     ranks: list[int] = field(default_factory=list)  # of those pages' passages
+    documents: set[int] = field(default_factory=set)
+    shape: str = ""  # its words, lower case, numbers left out
+    repeated: bool = False  # on several retrieved pages of one document
+    follower: bool = False  # has none of the question's words, only its neighbours do
     named: bool = False  # from a document the question names
     score: float = 0.0
     coverage: float = 0.0
@@ -81,37 +150,80 @@ def _named_passages(question: str, passages: list[SearchHit]) -> set[int]:
     return named if len(named) < len(passages) else set()
 
 
-def _candidates(passages: list[SearchHit]) -> list[_Sentence]:
+def _candidates(passages: list[SearchHit]) -> tuple[list[_Sentence], set[str]]:
+    """Every sentence of the passages that may answer (one per text, citing every page that
+    has it), and every word of the passages."""
     by_text: dict[str, _Sentence] = {}
+    # The pages of a document a sentence is on, its figures left out: a running header or a
+    # disclaimer repeats on every page, sometimes with the page's number.
+    shapes: dict[tuple[str, int], set[str]] = {}
+    seen: set[str] = set()
     for rank, hit in enumerate(passages):
-        for position, sentence in enumerate(split_sentences(hit.text)):
-            if len(sentence.split()) < MIN_WORDS:  # a bare heading is no answer
+        sentences = split_sentences(hit.text)
+        words = [_WORD.findall(s.lower()) for s in sentences]
+        found_terms = [_terms_of(w) for w in words]
+        short = [len(w) < MIN_WORDS for w in words]
+        title = _title_terms(hit.title)
+        heading: set[str] = set()  # the terms of the last heading: it heads what follows it
+        for position, sentence in enumerate(sentences):
+            seen.update(words[position])
+            own = found_terms[position]
+            if short[position]:
+                heading = own
                 continue
-            key = " ".join(sentence.lower().split())
+            if all(t in title or t.isdigit() or t == "page" for t in own):
+                continue  # the document's title, a page number: a running header or footer
+            key = " ".join(words[position])
+            figures = _DIGIT.search(sentence) is not None
+            shape = _DIGITS.sub("#", key) if figures else key
+            shapes.setdefault((shape, hit.document_id), set()).add(hit.citation)
             found = by_text.get(key)
             if found is None:
-                by_text[key] = _Sentence(sentence.strip(), rank, position, [hit.citation], [rank])
+                context = found_terms[position - 1] if position else set()
+                if position + 1 < len(sentences) and not short[position + 1]:
+                    context = context | found_terms[position + 1]
+                by_text[key] = _Sentence(
+                    " ".join(sentence.split()),
+                    rank,
+                    position,
+                    own,
+                    (heading | title) - own,
+                    context - own - heading,
+                    figures or not _FIGURE_WORDS.isdisjoint(words[position]),
+                    [hit.citation],
+                    [rank],
+                    {hit.document_id},
+                    shape,
+                )
             elif hit.citation not in found.citations:
                 found.citations.append(hit.citation)
                 found.ranks.append(rank)
-    return list(by_text.values())
+                found.documents.add(hit.document_id)
+    candidates = list(by_text.values())
+    for c in candidates:
+        c.repeated = any(len(shapes[(c.shape, d)]) > 1 for d in c.documents)
+    return candidates, seen
 
 
-def _choose(scored: list[_Sentence]) -> list[_Sentence]:
-    """The best sentences: from the best page, and from other pages (at most MAX_CITATIONS in
-    all) whose sentences come close to the best one."""
-    best = scored[0]
-    pages: list[str] = []
-    chosen: list[_Sentence] = []
+def _choose(best: _Sentence, scored: list[_Sentence]) -> list[_Sentence]:
+    """The best sentences: the best one, the next ones that come close to it from pages already
+    quoted, and those from other pages (at most MAX_CITATIONS in all) that come closer still."""
+    pages: list[str] = list(best.citations[:MAX_CITATIONS])
+    best.citations = list(pages)
+    chosen: list[_Sentence] = [best]
     for c in scored:
-        if len(chosen) == MAX_SENTENCES:
+        if len(chosen) == MAX_SENTENCES or c.score < best.score * SENTENCE_SPREAD:
             break
-        if c.coverage < MIN_COVERAGE / 2:
+        if c is best or c.repeated or c.coverage < MIN_COVERAGE / 2:
             continue
         if best.named and not c.named:
             continue  # the question named the best sentence's document: not its twin
         quoted = [p for p in c.citations if p in pages]
-        if not quoted and c is not best and c.score < best.score * PAGE_SPREAD:
+        if not quoted and (c.follower or c.score < best.score * PAGE_SPREAD):
+            continue
+        if c.follower:
+            c.citations = quoted
+            chosen.append(c)
             continue
         fresh = [p for p in c.citations if p not in pages][: MAX_CITATIONS - len(pages)]
         c.citations = quoted + fresh
@@ -120,6 +232,18 @@ def _choose(scored: list[_Sentence]) -> list[_Sentence]:
         pages.extend(fresh)
         chosen.append(c)
     return chosen
+
+
+def _add_top_passage(best: _Sentence, scored: list[_Sentence], chosen: list[_Sentence]) -> None:
+    if len({p for c in chosen for p in c.citations}) >= MAX_CITATIONS:
+        return
+    for c in scored:
+        if c.score < best.score * TOP_PASSAGE:
+            return
+        if c.ranks[0] == 0 and not c.follower and not c.repeated and (c.named or not best.named):
+            c.citations = c.citations[:1]
+            chosen.append(c)
+            return
 
 
 def _write(chosen: list[_Sentence]) -> str:
@@ -144,24 +268,48 @@ class LocalAnswerer:
         return Rewrite(query=question, note="offline answerer: the question is the query")
 
     def compose(self, question: str, passages: list[SearchHit]) -> str:
-        candidates = _candidates(passages)
+        candidates, seen = _candidates(passages)
         if not candidates:
             return NOTHING_FOUND
-        sentence_terms = [terms(c.text) for c in candidates]
-        # A misspelt question word counts as the passages' word nearest to it.
-        vocabulary = Vocabulary(sorted(set().union(*sentence_terms)))
-        wanted = {vocabulary.correct(t) for t in terms(question)}
+        typed = _WORD.findall(question)
+        asked = [w.lower() for w in typed]
+        if not seen.issuperset(w for w in asked if len(w) >= MIN_LENGTH):
+            # A misspelt question word counts as the passages' word nearest to it.
+            vocabulary = Vocabulary(sorted(w for w in seen if len(w) >= 3))
+            asked = [vocabulary.correct(w) for w in asked]
+        # "how long", "how often": what kind of answer is asked for, not what it is about.
+        wanted = {
+            _term(w)
+            for i, w in enumerate(asked)
+            if _term(w) and not (w in _MEASURES and i and asked[i - 1] == "how")
+        }
         if not wanted:
             return NOTHING_FOUND
-        frequency = {t: sum(t in s for s in sentence_terms) for t in wanted}
+        frequency = {t: sum(t in c.terms for c in candidates) for t in wanted}
+        known = {t for t in wanted if frequency[t]}
+        # A name or a number the passages never mention ("Mount Everest", "the 1998 cup") says
+        # they are about something else, whatever other words they share with the question.
+        specific = {
+            _stem(asked[i])
+            for i, w in enumerate(typed)
+            if (i and w[0].isupper() or any(c.isdigit() for c in w)) and asked[i] not in _STOP
+        }
+        if not known or not specific <= known:
+            return NOTHING_FOUND
         weight = {t: math.log(1 + len(candidates) / (1 + frequency[t])) + 0.1 for t in wanted}
         total = sum(weight.values())
-        # Evidence: how much of the question the passages know at all. When they know most of
-        # it, a sentence with one of its words may answer ("how many days wfh" -> "Home office
-        # days: up to 3 days a week"); when they do not, or the question has only two words,
-        # one shared word is chance ("capital" of France vs venture capital), not an answer.
-        known = sum(frequency[t] > 0 for t in wanted) / len(wanted)
-        needed = 1 if known >= KNOWN_FOR_ONE_WORD and len(wanted) > 2 else min(2, len(wanted))
+        # Evidence. When the passages know most of a longer question, a sentence with one of
+        # its words may answer ("unused holidays next year?" -> "Unused leave is paid out");
+        # when they know less, one shared word is chance ("thermostat" for "can the thermostat
+        # open my garage door"), two may not be. Of a two-word question, one word the passages
+        # lack leaves the other to answer; two they have but never together are chance
+        # ("meaning" and "life").
+        if len(wanted) <= 2:
+            needed = len(known)
+        else:
+            needed = 1 if 3 * len(known) >= 2 * len(wanted) else 2
+        wants_figure = not _ASKS_FIGURE.isdisjoint(asked)
+        wants_person = not _ASKS_PERSON.isdisjoint(asked)
         named = _named_passages(question, passages)
         if named:  # a sentence the named document shares with its twin cites the named one
             for c in candidates:
@@ -170,24 +318,45 @@ class LocalAnswerer:
                 c.ranks = [c.ranks[i] for i in keep]
                 c.rank = c.ranks[0]
         scored = []
-        for candidate, found in zip(candidates, sentence_terms, strict=True):
-            matched = wanted & found
-            if len(matched) < needed:
+        for candidate in candidates:
+            matched = wanted & candidate.terms
+            headed = wanted & candidate.heading
+            near = wanted & candidate.context
+            if len(matched) + len(headed) + len(near) < needed:
                 continue
-            candidate.coverage = sum(weight[t] for t in matched) / total
+            # A sentence with none of the question's words may still hold its answer next to
+            # one that has them ("Lunch at the canteen." "A main course is EUR 4.20."): it can
+            # follow a quoted sentence of its page, never lead an answer or bring a page.
+            candidate.follower = not matched
+            candidate.coverage = (
+                sum(weight[t] for t in matched)
+                + HEADING_CREDIT * sum(weight[t] for t in headed)
+                + NEIGHBOUR_CREDIT * sum(weight[t] for t in near)
+            ) / total
+            bonus = 0.0
+            if wants_figure and candidate.figure:
+                bonus += FIGURE_BONUS
+            if wants_person and _NAME.search(candidate.text):
+                bonus += FIGURE_BONUS
+            candidate.named = candidate.rank in named
             # Earlier-ranked passages win ties; very long sentences are slightly penalised.
             candidate.score = (
-                candidate.coverage
-                - 0.02 * candidate.rank
+                candidate.coverage * (REPEATED if candidate.repeated else 1.0)
+                + bonus
+                - RANK_WEIGHT * candidate.rank
                 - len(candidate.text) / 20000
-                + (NAMED_BONUS if candidate.rank in named else 0.0)
+                + (NAMED_BONUS if candidate.named else 0.0)
             )
-            candidate.named = candidate.rank in named
             scored.append(candidate)
         scored.sort(key=lambda c: c.score, reverse=True)
-        if not scored or scored[0].coverage < MIN_COVERAGE:
+
+        leader = next((c for c in scored if not c.follower), None)
+        if leader is None or leader.coverage < MIN_COVERAGE:
             return NOTHING_FOUND
-        return _write(_choose(scored))
+        chosen = _choose(leader, scored)
+        if all(0 not in c.ranks for c in chosen):
+            _add_top_passage(leader, scored, chosen)
+        return _write(chosen)
 
     async def start_answer(
         self,

@@ -1,8 +1,14 @@
 """Typo tolerance against the index's own vocabulary: a question word the index has never seen
-("servcies") is replaced by the most common indexed word within one or two edits ("services").
+("servcies") is replaced by the most common indexed word within one or two edits ("services")
+that starts with the same letter.
 
 Words the index knows are left alone, so a correctly spelled question costs one set look-up per
-word; only unknown words pay for the fuzzy match (rapidfuzz, in C++, over the vocabulary).
+word; only unknown words pay for the fuzzy match (rapidfuzz, in C++, over the indexed words with
+the same first letter).
+
+A word the index lacks is often a real word, not a typo ("postal" where the index has "portal",
+"bread" beside "read"), so the guess is kept narrow: people seldom mistype a word's first letter,
+and one slip (a letter left out, two swapped) is what most typos are.
 """
 
 import re
@@ -21,7 +27,7 @@ def words_of(text: str) -> set[str]:
 
 
 def max_edits(word: str) -> int:
-    return 1 if len(word) <= 6 else 2
+    return 1 if len(word) <= 8 else 2
 
 
 class Vocabulary:
@@ -29,17 +35,23 @@ class Vocabulary:
         # Most frequent first: among equally close candidates the common word wins.
         self.words = words_by_frequency
         self.known = frozenset(words_by_frequency)
+        self._by_initial: dict[str, list[str]] = {}
+        for word in words_by_frequency:
+            self._by_initial.setdefault(word[:1], []).append(word)
         self._corrected: dict[str, str] = {}  # misspellings seen before (a bounded memo)
 
     def correct(self, word: str) -> str:
         """The word itself when known (or too short or a number to guess), else its nearest
-        indexed neighbour within max_edits, else the word unchanged."""
+        indexed neighbour with the same first letter within max_edits, else the word unchanged."""
         if word in self.known or len(word) < MIN_LENGTH or any(c.isdigit() for c in word):
             return word
         found = self._corrected.get(word)
         if found is None:
             match = process.extractOne(
-                word, self.words, scorer=OSA.distance, score_cutoff=max_edits(word)
+                word,
+                self._by_initial.get(word[0], ()),
+                scorer=OSA.distance,
+                score_cutoff=max_edits(word),
             )
             found = match[0] if match else word
             if len(self._corrected) < MEMO_SIZE:
