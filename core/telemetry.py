@@ -56,6 +56,9 @@ def _otlp() -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    from core import span_export
+
+    span_export.install()
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "ragsite")})
     tracing = TracerProvider(resource=resource)
     tracing.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
