@@ -20,13 +20,30 @@ from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http import trace_exporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import SpanFlags
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, SpanFlags, Status
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanKind, StatusCode
 
 log = logging.getLogger(__name__)
 
-_KIND = {kind: kind.value + 1 for kind in SpanKind}  # OTLP's SPAN_KIND_UNSPECIFIED is 0
+# A message's repeated field (protobuf's containers come without type information here).
+type _Repeated = Any
+
+_KIND = {
+    SpanKind.INTERNAL: Span.SPAN_KIND_INTERNAL,
+    SpanKind.SERVER: Span.SPAN_KIND_SERVER,
+    SpanKind.CLIENT: Span.SPAN_KIND_CLIENT,
+    SpanKind.PRODUCER: Span.SPAN_KIND_PRODUCER,
+    SpanKind.CONSUMER: Span.SPAN_KIND_CONSUMER,
+}
+_STATUS = {
+    StatusCode.UNSET: Status.STATUS_CODE_UNSET,
+    StatusCode.OK: Status.STATUS_CODE_OK,
+    StatusCode.ERROR: Status.STATUS_CODE_ERROR,
+}
 _LOCAL = SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _REMOTE = _LOCAL | SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _SCALAR = {bool: "bool_value", str: "string_value", int: "int_value", float: "double_value"}
@@ -52,13 +69,13 @@ class _Groups:
     in the SDK; the SDK gives all spans of a provider (a tracer) the same object, so looking up
     by identity first hashes each of them once per batch."""
 
-    def __init__(self, request):
+    def __init__(self, request: ExportTraceServiceRequest):
         self.request = request
-        self.by_id: dict[tuple[int, int], Any] = {}
-        self.by_value: dict[tuple[Any, Any], Any] = {}
-        self.resources: dict[Any, Any] = {}
+        self.by_id: dict[tuple[int, int], _Repeated] = {}
+        self.by_value: dict[tuple[Resource, InstrumentationScope | None], _Repeated] = {}
+        self.resources: dict[Resource, ResourceSpans] = {}
 
-    def spans_of(self, resource, scope):
+    def spans_of(self, resource: Resource, scope: InstrumentationScope | None) -> _Repeated:
         key = (id(resource), id(scope))
         spans = self.by_id.get(key)
         if spans is None:
@@ -68,7 +85,7 @@ class _Groups:
             self.by_id[key] = spans  # the batch's spans keep both objects (and their ids) alive
         return spans
 
-    def _new(self, resource, scope):
+    def _new(self, resource: Resource, scope: InstrumentationScope | None) -> _Repeated:
         resource_spans = self.resources.get(resource)
         if resource_spans is None:
             resource_spans = self.resources[resource] = self.request.resource_spans.add()
@@ -88,7 +105,7 @@ class _Groups:
         return scope_spans.spans
 
 
-def _span(pb, span: ReadableSpan) -> None:
+def _span(pb: Span, span: ReadableSpan) -> None:
     context = span.get_span_context()
     assert context is not None  # an SDK span always has one
     pb.trace_id = context.trace_id.to_bytes(16, "big")
@@ -118,7 +135,7 @@ def _span(pb, span: ReadableSpan) -> None:
         encoded.dropped_attributes_count = link.dropped_attributes
         encoded.flags = _REMOTE if link.context.is_remote else _LOCAL
     status = span.status
-    pb.status.code = status.status_code.value
+    pb.status.code = _STATUS[status.status_code]
     if status.description:
         pb.status.message = status.description
     pb.dropped_attributes_count = span.dropped_attributes
@@ -126,7 +143,7 @@ def _span(pb, span: ReadableSpan) -> None:
     pb.dropped_links_count = span.dropped_links
 
 
-def _attributes(into, attributes) -> None:
+def _attributes(into: _Repeated, attributes: Any) -> None:
     if not attributes:
         return
     for key, value in attributes.items():
@@ -140,7 +157,7 @@ def _attributes(into, attributes) -> None:
             del into[-1]
 
 
-def _value(into, value) -> None:
+def _value(into: AnyValue, value: Any) -> None:
     field = _SCALAR.get(type(value))
     if field is not None:
         setattr(into, field, value)
