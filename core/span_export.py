@@ -50,7 +50,12 @@ _SCALAR = {bool: "bool_value", str: "string_value", int: "int_value", float: "do
 
 
 def install() -> None:
-    """Make the SDK's OTLP/HTTP span exporter encode its batches with `encode_spans`."""
+    """Make the SDK's OTLP/HTTP span exporter encode its batches with `encode_spans`.
+
+    The exporter looks its encoder up by this module-level name on every export and offers no
+    other hook; replacing the name keeps the rest of its export path (size limit, its metrics,
+    retries) as it is. Should a release stop using the name, the exporter falls back to its own
+    encoder, and tests/test_telemetry.py, which counts the calls, says so."""
     trace_exporter.encode_spans = encode_spans
 
 
