@@ -184,3 +184,87 @@ def test_off_by_default(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert telemetry.wanted() is None
+
+
+def _varied_spans() -> list:
+    """Spans with everything OTLP carries: resources equal but distinct and different, scopes
+    with versions, schemas and attributes, every attribute type, events, links, a remote parent
+    with trace state, every kind, statuses, dropped attributes; interleaved."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+    memory = InMemorySpanExporter()
+    tracers = []
+    for resource, limits in (
+        (Resource({"service.name": "a", "n": 1}, schema_url="https://schemas/1"), None),
+        (Resource({"service.name": "a", "n": 1}, schema_url="https://schemas/1"), None),
+        (Resource({"service.name": "b"}), SpanLimits(max_span_attributes=3)),
+    ):
+        provider = TracerProvider(resource=resource, span_limits=limits)
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        tracers += [
+            provider.get_tracer("ragsite"),
+            provider.get_tracer("other", "1.2", schema_url="https://s", attributes={"k": "v"}),
+        ]
+    remote = SpanContext(
+        0x1234,
+        0x99,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        trace_state=trace.TraceState([("vendor", "x"), ("other", "y")]),
+    )
+    attributes = {
+        "s": "text", "empty": "", "i": 7, "zero": 0, "f": 0.5, "b": True, "no": False,
+        "bytes": b"\x00\x01", "strs": ("a", "b"), "ints": [1, 2], "nothing_in": (),
+        "map": {"x": 1, "y": ["z"], "z": {"deep": 1.5}}, "none": None,
+    }  # fmt: skip
+    for i, kind in enumerate(list(SpanKind) * 2):
+        tracer = tracers[(i * 5) % len(tracers)]
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(remote)) if i % 3 == 0 else None
+        links = [Link(remote, {"l": i})] if i % 2 else ()
+        span = tracer.start_span(f"span {i}", parent, kind, attributes, links)
+        span.add_event("step", {"n": i})
+        if i % 4 == 1:
+            span.record_exception(ValueError("boom"))
+            span.set_status(Status(StatusCode.ERROR, "boom"))
+        elif i % 4 == 2:
+            span.set_status(Status(StatusCode.OK))
+        span.end()
+    return list(memory.get_finished_spans())
+
+
+def test_the_lean_span_encoder_sends_the_bytes_the_sdk_encoder_sends():
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from core import span_export
+
+    spans = _varied_spans()
+    ours = span_export.encode_spans(spans)
+    assert ours.SerializeToString() == encode_spans(spans).SerializeToString()
+    assert [len(r.scope_spans) for r in ours.resource_spans] == [2, 2]  # a, b; equal ones merged
+    assert span_export.encode_spans([]).SerializeToString() == b""
+
+
+def test_the_otlp_exporter_encodes_with_the_lean_encoder(monkeypatch, receiver):
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter
+
+    from core import span_export
+
+    calls, encode = [], span_export.encode_spans
+
+    def counting(spans):
+        calls.append(len(spans))
+        return encode(spans)
+
+    monkeypatch.setattr(trace_exporter, "encode_spans", trace_exporter.encode_spans)
+    monkeypatch.setattr(span_export, "encode_spans", counting)
+    span_export.install()
+    spans = _varied_spans()
+    exporter = trace_exporter.OTLPSpanExporter(endpoint=f"{receiver.url}/v1/traces")
+    assert exporter.export(spans).name == "SUCCESS"
+    assert calls == [len(spans)]
+    assert sorted(s["name"] for s in receiver.spans) == sorted(s.name for s in spans)
