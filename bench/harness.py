@@ -61,6 +61,13 @@ class Harness:
         self.upstream: subprocess.Popen | None = None
         self.upstream_url = ""
 
+    @property
+    def server_env(self) -> dict:
+        """bench.run's --server-env: ragsite's settings for every run (bench.ab sets them per
+        build instead)."""
+        given = getattr(self.args, "server_env", "")
+        return _variant_settings("env:" + given) if given else {}
+
     def env(self, **extra) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_SETTINGS)}
         env.pop("DATABASE_URL", None)
@@ -116,7 +123,7 @@ class Harness:
         subprocess.run(
             [PY, "-c", script],
             cwd=ROOT,
-            env=self.env(DJANGO_SETTINGS_MODULE="ragsite.settings"),
+            env=self.env(DJANGO_SETTINGS_MODULE="ragsite.settings", **self.server_env),
             check=True,
             stdout=open(self.logs / "prepare.log", "a"),
             stderr=subprocess.STDOUT,
@@ -152,7 +159,8 @@ class Harness:
             return [*uvicorn, "bench.sample_app:app"], self.env()
         overrides = _variant_settings(variant)
         flags = self.args.uvicorn_args if not variant or overrides else variant
-        return [*uvicorn, *flags.split(), "ragsite.asgi:application"], self.env(**overrides)
+        env = self.env(**{**self.server_env, **overrides})
+        return [*uvicorn, *flags.split(), "ragsite.asgi:application"], env
 
     def ready(self, kind: str, port: int, proc: subprocess.Popen) -> subprocess.Popen:
         """Wait until the server listens and has answered warm-up chats; stop it on failure."""

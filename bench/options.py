@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the temporary data and logs")
     p.add_argument("--uvicorn-args", default="", help="extra uvicorn flags for every async run")
     p.add_argument(
+        "--server-env",
+        default="",
+        metavar="K=V,K=V",
+        help="settings for ragsite's data set-up and servers (e.g. SEARCH_BACKEND=postgres,...)",
+    )
+    p.add_argument(
         "--no-experiments", action="store_true", help="skip the runs with fixes switched off"
     )
     p.add_argument(

@@ -228,6 +228,7 @@ def _meta(a, wall: float) -> dict:
         },
         "upstream": {**a.upstream, "answer_s": answer_seconds(a.upstream)},
         "server": "uvicorn ragsite.asgi:application (1 worker) " + a.uvicorn_args,
+        "server_env": a.server_env,
         "sync_server": f"gunicorn -w {a.sync_workers} --worker-class sync bench.sync_app",
         "duration_s": a.duration,
         "warmup_s": a.warmup,
