@@ -187,3 +187,15 @@ def close_outbound_clients(request):
 
     if inspect.iscoroutinefunction(getattr(request, "function", None)):
         request.getfixturevalue("_close_clients_after")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_sandbox_fork_server():
+    """The extraction sandbox's fork server would live until this process exits, after the
+    coverage report; stopped with the session, it writes its coverage data in time to be
+    combined and leaves no data file behind."""
+    yield
+    from multiprocessing import forkserver
+
+    # No public API stops it; CPython's own tests call this.
+    forkserver._forkserver._stop()
