@@ -1,3 +1,6 @@
+from pathlib import Path
+
+import coverage
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
@@ -190,12 +193,23 @@ def close_outbound_clients(request):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _stop_sandbox_fork_server():
-    """The extraction sandbox's fork server would live until this process exits, after the
-    coverage report; stopped with the session, it writes its coverage data in time to be
-    combined and leaves no data file behind."""
+def _child_process_coverage():
+    """The processes that outlive every test: the extraction sandbox's fork server and
+    multiprocessing's resource tracker would exit with this process, after the coverage report;
+    stopped here, they write their coverage data in time to be combined. A sandbox child that
+    runs out of memory can die while writing its data: such an unreadable file is dropped here,
+    which would otherwise stay beside .coverage and be warned about at every combine."""
     yield
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
-    # No public API stops it; CPython's own tests call this.
+    # No public API stops them; CPython's own tests call these.
     forkserver._forkserver._stop()
+    resource_tracker._resource_tracker._stop()
+    measuring = coverage.Coverage.current()
+    if measuring is not None:
+        data_file = Path(measuring.config.data_file)
+        for path in data_file.parent.glob(f"{data_file.name}.*"):
+            try:
+                coverage.CoverageData(str(path)).read()
+            except coverage.CoverageException:
+                path.unlink(missing_ok=True)
