@@ -10,8 +10,7 @@ REDIS=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
 # Pass 1 measures coverage of the app code, branches counted (pyproject.toml's
 # [tool.coverage.*]), in the tests' process and in the Python processes they start (servers,
-# manage.py commands, the extraction sandbox's children), and prints the files not fully
-# covered. The floor applies to the whole suite only: a run of a few tests (arguments given)
+# manage.py commands), and prints the files not fully covered. The floor applies to the whole suite only: a run of a few tests (arguments given)
 # prints the report without it.
 FLOOR=${COVERAGE_FLOOR:-88}
 COVERAGE=(--cov --cov-report=term-missing:skip-covered)

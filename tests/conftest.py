@@ -196,9 +196,10 @@ def close_outbound_clients(request):
 def _child_process_coverage():
     """The processes that outlive every test: the extraction sandbox's fork server and
     multiprocessing's resource tracker would exit with this process, after the coverage report;
-    stopped here, they write their coverage data in time to be combined. A sandbox child that
-    runs out of memory can die while writing its data: such an unreadable file is dropped here,
-    which would otherwise stay beside .coverage and be warned about at every combine."""
+    stopped here, they write their coverage data in time to be combined. A server killed while
+    writing its data (one that did not stop within its grace time) leaves a file coverage
+    cannot read: dropped here, it would otherwise stay beside .coverage, warned about at every
+    combine."""
     yield
     from multiprocessing import forkserver, resource_tracker
 
