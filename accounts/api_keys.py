@@ -13,6 +13,7 @@ import re
 import secrets
 from datetime import timedelta
 
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -37,7 +38,7 @@ def new_key() -> tuple[str, str]:
     return prefix, f"rsk_{prefix}_{secrets.token_urlsafe(32)}"
 
 
-def create_key(user, name: str, expires_days: int | None = None) -> tuple[ApiKey, str]:
+def create_key(user: User, name: str, expires_days: int | None = None) -> tuple[ApiKey, str]:
     """A new key for `user`: its row, and the key itself (shown once, stored nowhere)."""
     prefix, key = new_key()
     expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None

@@ -5,7 +5,7 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts"
 
-    def ready(self):
+    def ready(self) -> None:
         from accounts.signals import connect_signals
 
         connect_signals()

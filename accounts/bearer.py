@@ -21,7 +21,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts import api_keys, jwt_bearer
-from accounts.identity import Identity, InvalidCredential
+from accounts.identity import Identity
+from accounts.identity import InvalidCredential as InvalidCredential  # what authenticate raises
 from accounts.models import ApiKey
 from core.db import release_db
 from knowledge.access import access_for_sync
@@ -39,10 +40,10 @@ def credential(authorization: str) -> str:
 
 
 _lock = threading.Lock()  # the cache is read on the event loop and cleared from signal receivers
-_caches: dict[float, TTLCache] = {}
+_caches: dict[float, TTLCache[bytes, Identity | InvalidCredential]] = {}
 
 
-def _cache() -> TTLCache:
+def _cache() -> TTLCache[bytes, Identity | InvalidCredential]:
     ttl = settings.API_KEY_CACHE_SECONDS
     with _lock:
         if ttl not in _caches:
@@ -51,7 +52,7 @@ def _cache() -> TTLCache:
         return _caches[ttl]
 
 
-def forget(user_id=None) -> None:
+def forget(user_id: object = None) -> None:
     """Drop cached look-ups: a user's (their rights or keys changed), or all."""
     with _lock:
         for cache in _caches.values():

@@ -9,17 +9,19 @@ OIDC_STAFF_CLAIM when it is set.
 """
 
 import hashlib
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ExternalIdentity, GroupMapping
 
 
-def claim_values(claims: dict) -> set[str]:
-    values = set()
+def claim_values(claims: dict[str, Any]) -> set[str]:
+    values: set[str] = set()
     for name in settings.OIDC_GROUP_CLAIMS:
         value = claims.get(name)
         if isinstance(value, str):
@@ -29,7 +31,7 @@ def claim_values(claims: dict) -> set[str]:
     return values
 
 
-def _username(claims: dict) -> str:
+def _username(claims: dict[str, Any]) -> str:
     model = get_user_model()
     wanted = str(claims.get(settings.OIDC_USERNAME_CLAIM) or claims.get("email") or "")
     wanted = "".join(c for c in wanted if c.isalnum() or c in "@.+-_")[:120]
@@ -41,7 +43,7 @@ def _username(claims: dict) -> str:
 
 
 @transaction.atomic
-def user_for(claims: dict, signing_in: bool = True):
+def user_for(claims: dict[str, Any], signing_in: bool = True) -> User:
     """The user these verified claims are, created at first sight; groups and staff applied.
     `signing_in`: record the sign-in time (a bearer token's look-up does not)."""
     model = get_user_model()
@@ -66,7 +68,7 @@ def user_for(claims: dict, signing_in: bool = True):
     return user
 
 
-def apply_claims(user, claims: dict) -> None:
+def apply_claims(user: User, claims: dict[str, Any]) -> None:
     values = claim_values(claims)
     mappings = list(GroupMapping.objects.values_list("claim", "group_id"))
     managed = {group_id for _, group_id in mappings}

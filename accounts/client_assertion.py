@@ -17,6 +17,7 @@ import time
 import uuid
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography import x509
@@ -82,7 +83,7 @@ def assertion(token_endpoint: str) -> str:
     return jwt.encode(claims, key, algorithm="RS256", headers={"x5t": x5t, "kid": x5t})
 
 
-def authenticate_payload(payload: dict, token_endpoint: str) -> dict:
+def authenticate_payload(payload: dict[str, Any], token_endpoint: str) -> dict[str, Any]:
     """A token request's form with the assertion in place of the client secret."""
     payload = {k: v for k, v in payload.items() if k != "client_secret"}
     payload["client_assertion_type"] = ASSERTION_TYPE

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from knowledge.access import AccessFilter
 
@@ -24,7 +24,7 @@ class InvalidCredential(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    user: AbstractBaseUser
+    user: User
     access: AccessFilter
     key_id: int | None  # None: a provider's token
     expires_at: datetime | None

@@ -24,7 +24,7 @@ class ApiKey(models.Model):
         verbose_name = "API key"
         ordering = ["-created_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} (rsk_{self.prefix}…)"
 
     @property
@@ -54,7 +54,7 @@ class GroupMapping(models.Model):
         verbose_name = "group mapping"
         ordering = ["claim"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.claim} → {self.group}"
 
 
@@ -75,7 +75,7 @@ class ExternalIdentity(models.Model):
             models.UniqueConstraint(fields=["issuer", "subject"], name="one_user_per_subject")
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.subject} at {self.issuer}"
 
 
@@ -91,5 +91,5 @@ class SocketTicket(models.Model):
     sealed = models.TextField(editable=False)
     expires_at = models.DateTimeField(db_index=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"socket ticket of {self.user_id} until {self.expires_at:%H:%M:%S}"

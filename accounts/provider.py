@@ -10,6 +10,7 @@ audience, expiry and not-before hold.
 """
 
 import threading
+from typing import Any
 
 import jwt
 import requests
@@ -22,17 +23,17 @@ TIMEOUT = 10
 
 
 @cached(TTLCache(8, DOCUMENT_SECONDS), lock=threading.Lock())
-def _document(url: str) -> dict:
+def _document(url: str) -> dict[str, Any]:
     response = requests.get(url, timeout=TIMEOUT)
     response.raise_for_status()
-    document = response.json()
+    document: dict[str, Any] = response.json()
     for field in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"):
         if not isinstance(document.get(field), str):
             raise ValueError(f"The provider's discovery document has no {field}.")
     return document
 
 
-def document() -> dict:
+def document() -> dict[str, Any]:
     return _document(settings.OIDC_DISCOVERY_URL)
 
 
@@ -49,7 +50,7 @@ def _keys(jwks_uri: str) -> jwt.PyJWKClient:
     )
 
 
-def verify(token: str, audience: str) -> dict:
+def verify(token: str, audience: str) -> dict[str, Any]:
     """The token's claims, or a jwt.PyJWTError saying why not (blocking: network on a miss)."""
     header = jwt.get_unverified_header(token)
     algorithms = list(settings.OIDC_ALGORITHMS)

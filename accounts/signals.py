@@ -1,30 +1,35 @@
 """Cached bearer look-ups (accounts/bearer.py) forget a user whose keys or rights change, so the
 change applies at once in this process (other processes: within API_KEY_CACHE_SECONDS)."""
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from accounts import bearer
 from accounts.models import ApiKey
 
 
-def _forget(user_id) -> None:
+def _forget(user_id: object) -> None:
     # Now and after the commit: a look-up between the two would cache the old rows again.
     bearer.forget(user_id)
     transaction.on_commit(lambda: bearer.forget(user_id))
 
 
-def _key_changed(sender, instance, **kwargs):
+def _key_changed(sender: object, instance: ApiKey, **kwargs: Any) -> None:
     _forget(instance.user_id)
 
 
-def _user_changed(sender, instance, **kwargs):
+def _user_changed(sender: object, instance: Model, **kwargs: Any) -> None:
     _forget(instance.pk)
 
 
-def _groups_changed(sender, instance, action, reverse, pk_set, **kwargs):
+def _groups_changed(
+    sender: object, instance: Model, action: str, reverse: bool, pk_set: object, **kwargs: Any
+) -> None:
     if action not in ("post_add", "post_remove", "post_clear"):
         return
     if reverse:  # a group's members changed: who they were is not known after a clear
@@ -34,7 +39,7 @@ def _groups_changed(sender, instance, action, reverse, pk_set, **kwargs):
         _forget(instance.pk)
 
 
-def _group_deleted(sender, instance, **kwargs):
+def _group_deleted(sender: object, instance: Group, **kwargs: Any) -> None:
     bearer.forget()
     transaction.on_commit(bearer.forget)
 

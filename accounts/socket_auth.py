@@ -12,18 +12,24 @@ HTTP (accounts/tickets.py). Such a socket passes the Origin check as a cookie so
 comes from a page), then becomes the ticket's bearer socket.
 """
 
+from collections.abc import Iterable
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 
 from accounts import bearer, tickets
+from accounts.identity import Identity, InvalidCredential
+from core.asgi_types import ASGIApp, Receive, Scope, Send
 from core.db import release_db
 
 CLOSE_INVALID_CREDENTIAL = 4401
 
 
-def authorization_header(scope) -> str | None:
-    for name, value in scope.get("headers", ()):
+def authorization_header(scope: Scope) -> str | None:
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())
+    for name, value in headers:
         if name.lower() == b"authorization":
             return value.decode("latin1")
     return None
@@ -33,17 +39,17 @@ class BearerSocketAuth:
     """Sockets with an Authorization header go to `app` as the credential's user; the others
     to `cookie_app` (the Origin check and Django's session authentication)."""
 
-    def __init__(self, app, cookie_app):
+    def __init__(self, app: ASGIApp, cookie_app: ASGIApp) -> None:
         self.app = app
         self.cookie_app = cookie_app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         authorization = authorization_header(scope) if scope["type"] == "websocket" else None
         if authorization is None:
             return await self.cookie_app(scope, receive, send)
         try:
             identity = await bearer.authenticate(authorization)
-        except bearer.InvalidCredential as exc:
+        except InvalidCredential as exc:
             await close_unauthorized(receive, send, exc.description)
             return
         return await self.app(_as_bearer(scope, identity, authorization), receive, send)
@@ -56,41 +62,43 @@ class TicketSocketAuth:
     spent, and a browser signed in here as someone else than the ticket's user is refused (a
     page must not slip its visitors into another account's conversations)."""
 
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ticket = ticket_of(scope)
         if ticket is None:
             return await self.app(scope, receive, send)
         try:
             identity, authorization = await _redeem(ticket, scope.get("user"))
-        except bearer.InvalidCredential as exc:
+        except InvalidCredential as exc:
             await close_unauthorized(receive, send, exc.description)
             return
         return await self.app(_as_bearer(scope, identity, authorization), receive, send)
 
 
-def _as_bearer(scope, identity, authorization: str) -> dict:
+def _as_bearer(scope: Scope, identity: Identity, authorization: str) -> Scope:
     """The socket's scope as the credential's: its user and rights, no session."""
     return dict(
         scope, user=identity.user, session=None, bearer=authorization, access=identity.access
     )
 
 
-def ticket_of(scope) -> str | None:
+def ticket_of(scope: Scope) -> str | None:
     query = parse_qs(scope.get("query_string", b"").decode("latin1"), keep_blank_values=True)
     values = query.get("ticket")
     return values[-1] if values else None
 
 
-async def _redeem(ticket: str, signed_in):
+async def _redeem(
+    ticket: str, signed_in: AbstractBaseUser | AnonymousUser | None
+) -> tuple[Identity, str]:
     user_id, authorization = await sync_to_async(_redeem_sync, thread_sensitive=False)(ticket)
     identity = await bearer.authenticate(authorization)  # still good now, as on every turn
     if identity.user.pk != user_id:
-        raise bearer.InvalidCredential(tickets.BAD_TICKET)
+        raise InvalidCredential(tickets.BAD_TICKET)
     if signed_in is not None and signed_in.is_authenticated and signed_in.pk != user_id:
-        raise bearer.InvalidCredential("The ticket belongs to another user than the one signed in.")
+        raise InvalidCredential("The ticket belongs to another user than the one signed in.")
     return identity, authorization
 
 
@@ -101,7 +109,7 @@ def _redeem_sync(ticket: str) -> tuple[int, str]:
         release_db()
 
 
-async def close_unauthorized(receive, send, reason: str) -> None:
+async def close_unauthorized(receive: Receive, send: Send, reason: str) -> None:
     try:
         message = await receive()
         if message["type"] == "websocket.connect":

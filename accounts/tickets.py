@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from accounts.identity import InvalidCredential
@@ -47,7 +48,7 @@ def _fernet(ticket: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(_derive(ticket, b"ragsite socket ticket v1: seal")))
 
 
-def issue(user, authorization: str) -> tuple[str, datetime]:
+def issue(user: User, authorization: str) -> tuple[str, datetime]:
     """A new ticket for `user`, who proved themselves with `authorization` (the header as sent);
     (ticket, expiry). Blocking: database."""
     now = timezone.now()

@@ -1,21 +1,31 @@
 """A signed-in user's own API keys: list, create (the key is shown once), revoke; and websocket
 tickets for a bearer credential (accounts/tickets.py)."""
 
+from datetime import datetime
+
 from asgiref.sync import sync_to_async
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts import api_keys, bearer, tickets
+from accounts.identity import InvalidCredential
 from accounts.models import ApiKey
 from core.db import release_db
 from core.responses import json_error, private
 
 MAX_KEYS_PER_USER = 20
+
+
+class SignedInRequest(HttpRequest):
+    """The request of a view behind login_required, whose user is never anonymous."""
+
+    user: User
 
 
 class NewKeyForm(forms.Form):
@@ -30,7 +40,7 @@ class NewKeyForm(forms.Form):
 
 
 @login_required
-def keys(request):
+def keys(request: SignedInRequest) -> HttpResponse:
     form = NewKeyForm(request.POST or None)
     own = ApiKey.objects.filter(user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -46,7 +56,7 @@ def keys(request):
 
 @login_required
 @require_POST
-def revoke(request, key_id: int):
+def revoke(request: SignedInRequest, key_id: int) -> HttpResponseRedirect:
     row = get_object_or_404(ApiKey, pk=key_id, user=request.user)
     if not row.revoked:
         row.revoked = True
@@ -55,7 +65,7 @@ def revoke(request, key_id: int):
 
 
 @csrf_exempt  # a bearer credential only: no cookie is read, so no page can borrow one
-async def socket_ticket(request):
+async def socket_ticket(request: HttpRequest) -> JsonResponse:
     """POST with `Authorization: Bearer <key or token>`: a one-use ticket for `/ws/chat/`."""
     if request.method != "POST":
         return json_error("Use POST with an Authorization header.", 405)
@@ -66,7 +76,7 @@ async def socket_ticket(request):
         return response
     try:
         identity = await bearer.authenticate(authorization)
-    except bearer.InvalidCredential as exc:
+    except InvalidCredential as exc:
         response = json_error(exc.description, 401)
         response["WWW-Authenticate"] = exc.www_authenticate
         return response
@@ -85,7 +95,7 @@ async def socket_ticket(request):
     return private(JsonResponse(body))
 
 
-def _issue(user, authorization: str):
+def _issue(user: User, authorization: str) -> tuple[str, datetime]:
     try:
         return tickets.issue(user, authorization)
     finally:

@@ -15,34 +15,39 @@ Its paths are the URLconf's, reversed once: rename a chat URL and the fast path 
 """
 
 import asyncio
+from collections.abc import Callable
 from contextlib import closing
 from functools import cache
+from typing import Any
 
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.http import HttpRequest
 from django.urls import get_script_prefix as url_prefix
 from django.urls import reverse, set_script_prefix
+
+from core.asgi_types import ASGIApp, Receive, Scope, Send
 
 CHAT_API_URL_NAMES = ("chat:chat", "chat:stream")
 
 
 class ChatAPIHandler(ASGIHandler):
-    def load_middleware(self, is_async=False):
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
+    def load_middleware(self, is_async: bool = False) -> None:
+        self._view_middleware: list[Callable[..., object]] = []
+        self._template_response_middleware: list[Callable[..., object]] = []
+        self._exception_middleware: list[Callable[..., object]] = []
         # BaseHandler._get_response_async is real but private, so django-stubs leave it out.
         get_response = self._get_response_async  # type: ignore[attr-defined]
         self._middleware_chain = convert_exception_to_response(get_response)
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # No ThreadSensitiveContext: no per-request thread to create.
         await self.handle(scope, receive, send)
 
-    async def handle(self, scope, receive, send):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Django's ASGIHandler.handle without the request signals (see above)."""
         try:
             body_file = await self.read_body(receive)
@@ -57,7 +62,7 @@ class ChatAPIHandler(ASGIHandler):
                 return
             await self.respond(request, receive, send)
 
-    async def respond(self, request, receive, send):
+    async def respond(self, request: HttpRequest, receive: Receive, send: Send) -> None:
         """Send the response; a client that goes away cancels it, and with it the upstream
         stream. Django runs this in a TaskGroup that it ends by raising an exception: per
         request an ExceptionGroup, a traceback and frames in reference cycles, which only the
@@ -66,7 +71,7 @@ class ChatAPIHandler(ASGIHandler):
         assert handler is not None  # a coroutine always runs in a task here
         gone = finished = False
 
-        def on_listener_done(listener: asyncio.Task) -> None:
+        def on_listener_done(listener: asyncio.Task[None]) -> None:
             nonlocal gone
             # A callback already queued when the response ended must not cancel whatever the
             # task does next (the server's next step, or the next request on this task).
@@ -107,7 +112,7 @@ def chat_api_paths() -> frozenset[str]:
 
 
 @receiver(setting_changed)
-def _urlconf_changed(*, setting, **kwargs):
+def _urlconf_changed(*, setting: str, **kwargs: Any) -> None:
     if setting == "ROOT_URLCONF":
         chat_api_paths.cache_clear()
 
@@ -115,10 +120,10 @@ def _urlconf_changed(*, setting, **kwargs):
 class Router:
     """HTTP requests for the chat API go to the lean handler, everything else to Django's."""
 
-    def __init__(self, django_app, chat_app):
+    def __init__(self, django_app: ASGIApp, chat_app: ASGIApp) -> None:
         self.django_app = django_app
         self.chat_app = chat_app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self.chat_app if scope.get("path") in chat_api_paths() else self.django_app
         await app(scope, receive, send)

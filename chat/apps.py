@@ -5,7 +5,7 @@ class ChatConfig(AppConfig):
     name = "chat"
     verbose_name = "Chat"
 
-    def ready(self):
+    def ready(self) -> None:
         from chat.revocation import connect_signals
 
         connect_signals()

@@ -1,13 +1,15 @@
 """The prompt's history within a token budget: the newest turns are kept, the oldest dropped."""
 
+from typing import Any
+
 from knowledge.tokens import count_tokens
 
 # Per-message framing the chat format adds around each message's content.
 MESSAGE_OVERHEAD_TOKENS = 4
 
 
-def trim_history(history: list[dict], budget: int) -> list[dict]:
-    kept: list[dict] = []
+def trim_history(history: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    kept: list[dict[str, Any]] = []
     used = 0
     for message in reversed(history):
         cost = count_tokens(message["content"]) + MESSAGE_OVERHEAD_TOKENS

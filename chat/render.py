@@ -3,6 +3,7 @@ into links to their source, then nh3 (ammonia) keeps only harmless tags and attr
 
 import html
 import re
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
@@ -16,7 +17,7 @@ _TAGS = {
 _ATTRIBUTES = {"a": {"href", "class", "title"}}
 
 
-def render_answer(answer: str, sources: list[dict]) -> str:
+def render_answer(answer: str, sources: list[dict[str, Any]]) -> str:
     links: dict[str, str] = {}
     for source in sources:  # the best-ranked passage of a citation is the one linked
         key = html.escape(source["citation"], quote=False)

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
+from core.asgi_types import ASGIApp, Receive, Scope, Send
+
 log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -40,11 +42,11 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     return scheme, host, port if port is not None else DEFAULT_PORTS[scheme]
 
 
-def _headers(scope) -> dict[bytes, str]:
+def _headers(scope: Scope) -> dict[bytes, str]:
     return {name.lower(): value.decode("latin1") for name, value in scope.get("headers", ())}
 
 
-def _request_origin(scope, headers) -> tuple[str, str, int] | None:
+def _request_origin(scope: Scope, headers: dict[bytes, str]) -> tuple[str, str, int] | None:
     """The origin this request was made to, if its host is one this site serves."""
     secure = scope.get("scheme") in ("wss", "https")
     proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
@@ -77,7 +79,7 @@ def _trusted(origin: tuple[str, str, int]) -> bool:
     return False
 
 
-def origin_allowed(scope) -> bool:
+def origin_allowed(scope: Scope) -> bool:
     headers = _headers(scope)
     origin = _origin(headers.get(b"origin", ""))
     if origin is None:
@@ -88,16 +90,16 @@ def origin_allowed(scope) -> bool:
 class SameOriginValidator:
     """ASGI middleware for the websocket router: foreign origins get a 403 at the handshake."""
 
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket" or origin_allowed(scope):
             return await self.app(scope, receive, send)
         await refuse(receive, send)
 
 
-async def refuse(receive, send, code: int = 1008) -> None:
+async def refuse(receive: Receive, send: Send, code: int = 1008) -> None:
     """Refuse the handshake (the server answers 403). A client that is already gone is no error:
     nothing to tell it."""
     try:

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from core import log_context
+from core.asgi_types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("ragsite.access")
 
 
 class AccessLog:
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         request_id = log_context.request_id_from(_header(scope, b"x-request-id"))
@@ -29,7 +32,7 @@ class AccessLog:
         outcome: dict[str, int | None] = {"status": None}
         header = (b"x-request-id", request_id.encode())
 
-        async def send_with_id(message):
+        async def send_with_id(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start":
                 outcome["status"] = message["status"]
@@ -48,7 +51,7 @@ class AccessLog:
                 _line(scope, outcome["status"], started, context)
 
 
-def _line(scope, status, started: float, context: dict) -> None:
+def _line(scope: Scope, status: int | None, started: float, context: dict[str, Any]) -> None:
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
     log.info(
         "%s %s %s %s ms",
@@ -68,8 +71,9 @@ def _line(scope, status, started: float, context: dict) -> None:
     )
 
 
-def _header(scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())
+    for key, value in headers:
         if key == name:
             return value
     return None

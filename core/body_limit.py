@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user
 from django.http import HttpRequest, parse_cookie
 
+from core.asgi_types import ASGIApp, Message, Receive, Scope, Send
 from core.db import release_db
 from core.outage import MESSAGE, is_outage
 from core.per_loop import PerLoop
@@ -54,7 +55,7 @@ def _is_staff(cookie: str) -> bool:
         release_db()
 
 
-async def upload_limits(scope) -> tuple[int, float]:
+async def upload_limits(scope: Scope) -> tuple[int, float]:
     """The upload limits for an active staff user's session, the default ones for anyone else,
     so an anonymous caller cannot make the server store an upload's worth of bytes."""
     for name, value in scope["headers"]:
@@ -65,7 +66,7 @@ async def upload_limits(scope) -> tuple[int, float]:
     return settings.HTTP_MAX_BODY_BYTES, settings.HTTP_BODY_TIMEOUT_SECONDS
 
 
-async def refuse(send, status: int, message: str, as_json: bool) -> None:
+async def refuse(send: Send, status: int, message: str, as_json: bool) -> None:
     if as_json:
         body = json.dumps({"error": message}).encode()
         content_type = b"application/json"
@@ -90,12 +91,12 @@ async def refuse(send, status: int, message: str, as_json: bool) -> None:
 class BodyLimit:
     """`chat_paths()` names the chat API's paths, whose bodies get CHAT_MAX_BODY_BYTES."""
 
-    def __init__(self, app, chat_paths: Callable[[], Container[str]] = tuple):
+    def __init__(self, app: ASGIApp, chat_paths: Callable[[], Container[str]] = tuple) -> None:
         self.app = app
         self.chat_paths = chat_paths
 
-    async def __call__(self, scope, receive, send):
-        path = scope["path"]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
         declared = None
         has_body = False
         as_json = path.startswith("/chat")  # the chat API and feedback answer in JSON
@@ -141,7 +142,7 @@ class _Clock:
 
     TICK = 0.5
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._waits: set[_BoundedBody] = set()
         self._ticking = False
@@ -175,7 +176,7 @@ class _BoundedBody:
     __slots__ = ("_receive", "_send", "_limit", "_as_json", "_received", "_done", "_task",
                  "_clock", "_expired", "deadline")  # fmt: skip
 
-    def __init__(self, receive, send, limit: int, seconds: float, as_json: bool):
+    def __init__(self, receive: Receive, send: Send, limit: int, seconds: float, as_json: bool):
         self._receive = receive
         self._send = send
         self._limit = limit
@@ -183,7 +184,7 @@ class _BoundedBody:
         self._received = 0
         self._done = False
         self._expired = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[object] | None = None
         self._clock = _clocks.get()
         self.deadline = self._clock.loop.time() + seconds
 
@@ -193,7 +194,7 @@ class _BoundedBody:
         if self._task is not None:
             self._task.cancel()
 
-    async def receive(self):
+    async def receive(self) -> Message:
         if self._done:
             return await self._receive()
         if self._clock.loop.time() >= self.deadline:
@@ -218,7 +219,7 @@ class _BoundedBody:
             self._done = True
         return message
 
-    async def _refuse(self, status: int, message: str):
+    async def _refuse(self, status: int, message: str) -> Message:
         """Answer for the handler and tell it the client has gone: both handlers then return
         without answering (Django's read_body raises RequestAborted)."""
         self._done = True

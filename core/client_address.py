@@ -10,10 +10,14 @@ never believed. A connection from anywhere else is its own address, whatever it 
 
 import functools
 import ipaddress
+from collections.abc import Mapping
+from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @functools.cache
@@ -25,17 +29,17 @@ def trusted_networks() -> tuple[Network, ...]:
     return _networks(tuple(settings.TRUSTED_PROXIES))
 
 
-def _ip(text: str):
+def _ip(text: str) -> Address | None:
     try:
         return ipaddress.ip_address(text.strip().removeprefix("[").removesuffix("]"))
     except ValueError:
         return None
 
 
-def _trusted(address, networks) -> bool:
+def _trusted(address: Address | None, networks: tuple[Network, ...]) -> bool:
     if address is None:
         return False
-    if address.version == 6 and address.ipv4_mapped is not None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return any(address in network for network in networks)
 
@@ -56,7 +60,7 @@ def client_address(peer: str | None, forwarded_for: str | None) -> str | None:
     return client
 
 
-def scope_client_address(scope) -> str | None:
+def scope_client_address(scope: Mapping[str, Any]) -> str | None:
     """client_address() of an ASGI scope (the websocket's handshake)."""
     peer = (scope.get("client") or (None, None))[0]
     forwarded = [
@@ -67,5 +71,5 @@ def scope_client_address(scope) -> str | None:
     return client_address(peer, ",".join(forwarded) or None)
 
 
-def request_client_address(request) -> str | None:
+def request_client_address(request: HttpRequest) -> str | None:
     return client_address(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))

@@ -32,15 +32,15 @@ class GroupCommit[I, R]:
         write: Callable[[list[I]], list[R | Exception]],
         max_batch: int = 200,
         linger: float = LINGER,
-    ):
+    ) -> None:
         self.write = sync_to_async(write, thread_sensitive=False, executor=WRITER)
         self.max_batch = max_batch
         self.linger = linger
         self.ended = float("-inf")  # when the last batch was written (loop time)
         self.arrived: float | None = None  # when the last write was submitted
         self.gap: float | None = None  # moving average of the time between submissions
-        self.pending: list[tuple[I, asyncio.Future]] = []
-        self.writer: asyncio.Task | None = None
+        self.pending: list[tuple[I, asyncio.Future[R | Exception]]] = []
+        self.writer: asyncio.Task[None] | None = None
 
     def _note_arrival(self, now: float) -> None:
         if self.arrived is not None:
@@ -54,7 +54,7 @@ class GroupCommit[I, R]:
     async def submit(self, item: I) -> R:
         loop = asyncio.get_running_loop()
         self._note_arrival(loop.time())
-        future = loop.create_future()
+        future: asyncio.Future[R | Exception] = loop.create_future()
         self.pending.append((item, future))
         if self.writer is None:
             self.writer = asyncio.create_task(self._drain())
@@ -66,7 +66,7 @@ class GroupCommit[I, R]:
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
-        batch = []
+        batch: list[tuple[I, asyncio.Future[R | Exception]]] = []
         try:
             while self.pending:
                 wait = self.ended + self.linger - loop.time()
@@ -74,6 +74,7 @@ class GroupCommit[I, R]:
                     await asyncio.sleep(wait)
                 batch = self.pending[: self.max_batch]
                 del self.pending[: self.max_batch]
+                results: list[R | Exception]
                 try:
                     results = await self.write([item for item, _ in batch])
                 except Exception as exc:  # the database itself failed: every item failed
@@ -96,5 +97,7 @@ class GroupCommit[I, R]:
             await self.writer
 
 
-def per_loop(write: Callable, max_batch: int = 200) -> PerLoop[GroupCommit]:
+def per_loop[I, R](
+    write: Callable[[list[I]], list[R | Exception]], max_batch: int = 200
+) -> PerLoop[GroupCommit[I, R]]:
     return PerLoop(lambda: GroupCommit(write, max_batch))

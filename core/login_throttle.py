@@ -11,12 +11,14 @@ storage: Redis when configured, so all workers share them.
 
 import threading
 import time
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 import limits
 from django.conf import settings
 from django.contrib.auth.forms import UsernameField
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 
@@ -24,7 +26,7 @@ from core.client_address import request_client_address
 
 # Longer names fail the form's validation, so they never reach a password check.
 _USERNAME = UsernameField(max_length=254)
-_limiter = None
+_limiter: FixedWindowRateLimiter | None = None
 # limits' MemoryStorage can lose a new key's first count to a concurrent read (it drops a key it
 # sees without an expiry), so this process's attempts take turns; Redis counts atomically anyway.
 _counting = threading.Lock()
@@ -43,7 +45,7 @@ def account_key(raw: str) -> str:
     return (_USERNAME.to_python(raw[:1000]) or "").casefold()[:254]
 
 
-def _keys(request) -> list[tuple[str, str]]:
+def _keys(request: HttpRequest) -> list[tuple[str, str]]:
     keys = [("login-ip", request_client_address(request) or "unknown")]
     username = account_key(request.POST.get("username") or "")
     if username:
@@ -51,19 +53,19 @@ def _keys(request) -> list[tuple[str, str]]:
     return keys
 
 
-def _reserve(item, keys) -> list[tuple[str, str]]:
+def _reserve(item: limits.RateLimitItem, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Take a slot on every count; returns the counts that were already full."""
     with _counting:
         return [key for key in keys if not limiter().hit(item, *key)]
 
 
-def _give_back(item, keys) -> None:
+def _give_back(item: limits.RateLimitItem, keys: list[tuple[str, str]]) -> None:
     with _counting:
         for key in keys:
             limiter().storage.incr(item.key_for(*key), item.get_expiry(), amount=-1)
 
 
-def _too_many(item, key) -> HttpResponse:
+def _too_many(item: limits.RateLimitItem, key: tuple[str, str]) -> HttpResponse:
     reset = limiter().get_window_stats(item, *key).reset_time
     wait = max(1, round(reset - time.time()))
     response = HttpResponse(
@@ -75,9 +77,9 @@ def _too_many(item, key) -> HttpResponse:
     return response
 
 
-def throttled(view):
+def throttled(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method != "POST" or not settings.LOGIN_MAX_FAILURES:
             return view(request, *args, **kwargs)
         item = limits.RateLimitItemPerSecond(

@@ -3,7 +3,7 @@
 import logging
 
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ def is_outage(exc: BaseException) -> bool:
     )
 
 
-def outage_response(request) -> HttpResponse:
+def outage_response(request: HttpRequest) -> HttpResponse:
     response: HttpResponse
     if request.path.startswith("/chat") or "application/json" in request.headers.get("Accept", ""):
         response = JsonResponse({"error": MESSAGE}, status=503)
@@ -35,7 +35,7 @@ def outage_response(request) -> HttpResponse:
 class ServiceUnavailableMiddleware(MiddlewareMixin):
     """Only process_exception: MiddlewareMixin then adds no thread hop on the async path."""
 
-    def process_exception(self, request, exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if is_outage(exception):
             log.warning("database unavailable: %r", exception)
             return outage_response(request)

@@ -7,13 +7,20 @@ their own short loops get their own, and nothing is shared across loops by accid
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+
+class Closable(Protocol):
+    def close(self) -> Awaitable[object]: ...
 
 
 class PerLoop[T]:
-    def __init__(self, factory: Callable[[], T]):
+    def __init__(self, factory: Callable[[], T]) -> None:
         self._factory = factory
-        self._instances: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._instances: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def get(self) -> T:
         loop = asyncio.get_running_loop()
@@ -21,7 +28,7 @@ class PerLoop[T]:
             self._instances[loop] = self._factory()
         return self._instances[loop]
 
-    async def close_all(self) -> None:
+    async def close_all[C: Closable](self: "PerLoop[C]") -> None:
         """Close this loop's instance. Those of loops already closed are only dropped: their
         connections went with their loop, and closing them would schedule work on a dead loop.
         Those of other live loops stay for their own loop to close."""

@@ -1,7 +1,7 @@
 """Small response helpers the apps' views share: JSON errors, the CSRF check of JSON endpoints,
 and the header for pages and answers only their caller may see."""
 
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
 
@@ -12,7 +12,7 @@ def json_error(message: str, status: int, retry_after: float | None = None) -> J
     return response
 
 
-def csrf_failure(request):
+def csrf_failure(request: HttpRequest) -> HttpResponseBase | None:
     """A logged-in session is ambient authority, so it must prove it comes from our page.
     Anonymous callers carry none, so programs may post without a token (PROTOCOL.md)."""
     # The check reads only the view's csrf_exempt flag and never calls get_response, so neither
@@ -21,7 +21,7 @@ def csrf_failure(request):
     return check.process_view(request, None, (), {})  # type: ignore[arg-type]
 
 
-def private(response):
+def private[R: HttpResponseBase](response: R) -> R:
     """What only this caller may read: no shared cache may keep it, no disk either."""
     response["Cache-Control"] = "private, no-store"
     return response

@@ -2,6 +2,7 @@
 batches, riding out 429s with the SDK's retry-after aware backoff), questions at ask time. With
 EMBEDDINGS=local, the model on this host's CPU instead (knowledge/local_embeddings.py)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -60,11 +61,11 @@ def embeddings_enabled() -> bool:
     return settings.EMBEDDINGS_ENABLED
 
 
-def to_bytes(vector) -> bytes:
+def to_bytes(vector: Sequence[float]) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
-def from_bytes(blob) -> tuple[float, ...] | None:
+def from_bytes(blob: bytes | memoryview | None) -> tuple[float, ...] | None:
     if not blob:
         return None
     return tuple(float(x) for x in np.frombuffer(bytes(blob), dtype=np.float32))

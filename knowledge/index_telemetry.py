@@ -4,18 +4,21 @@ truth about the index's state)."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import Span
 
 from core.telemetry import meter, tracer
 
 
-def sync_span(document_id: int):
+def sync_span(document_id: int) -> AbstractContextManager[Span]:
     return tracer.start_as_current_span(
         "index sync", attributes={"ragsite.document.id": document_id}
     )
 
 
-def _counts(_options: CallbackOptions):
+def _counts(_options: CallbackOptions) -> list[Observation]:
     from django.db import close_old_connections
 
     from knowledge.models import Document, IndexStatus

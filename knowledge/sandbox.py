@@ -20,8 +20,10 @@ import os
 import resource
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from typing import cast
 
 _context = multiprocessing.get_context("forkserver")
 _preload_lock = threading.Lock()
@@ -47,7 +49,9 @@ class ChildFailed(Exception):
     """The child died without an answer (a crash in C code, the kernel's OOM killer, ...)."""
 
 
-def run(func, *args, budget: Budget, preload: tuple[str, ...] = ()):
+def run[T](
+    func: Callable[..., T], *args: object, budget: Budget, preload: tuple[str, ...] = ()
+) -> T:
     """Return func(*args) computed in a child process under `budget`.
 
     An exception that func raises is re-raised here when it can be pickled; budget overruns raise
@@ -81,7 +85,7 @@ def run(func, *args, budget: Budget, preload: tuple[str, ...] = ()):
                 child.kill()
             child.join()
     if outcome == "ok":
-        return value
+        return cast(T, value)  # what func returned, through the pipe
     if outcome == "raised" and isinstance(value, BaseException):
         raise value
     if outcome == "memory" or child.exitcode == _EXIT_OUT_OF_MEMORY:
@@ -106,7 +110,13 @@ _EXIT_OUT_OF_MEMORY = 75
 _RESERVE_BYTES = 4 * 1024 * 1024
 
 
-def _child_main(sender, func, args, cpu_seconds: float, memory_mb: int) -> None:
+def _child_main(
+    sender: Connection,
+    func: Callable[..., object],
+    args: tuple[object, ...],
+    cpu_seconds: float,
+    memory_mb: int,
+) -> None:
     _limit(cpu_seconds, memory_mb)
     reserve = bytearray(_RESERVE_BYTES)
     try:

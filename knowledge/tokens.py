@@ -11,8 +11,12 @@ import hashlib
 import os
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import tiktoken
 
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 
@@ -29,7 +33,7 @@ def _prepare_cache(cache_dir: Path, name: str) -> None:
 
 
 @functools.cache
-def encoding(name: str | None = None):
+def encoding(name: str | None = None) -> "tiktoken.Encoding":
     import tiktoken
 
     name = name or settings.TOKEN_ENCODING

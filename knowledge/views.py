@@ -1,6 +1,6 @@
 """The page of a cited document: the passage highlighted, for readers the document allows."""
 
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -9,7 +9,7 @@ from knowledge.access import access_for, can_read
 from knowledge.models import Document
 
 
-async def source(request, document_id: int):
+async def source(request: HttpRequest, document_id: int) -> HttpResponse:
     """A document with the cited passage highlighted; 404 for what the user may not read."""
     user = request.user = await request.auser()  # templates read request.user
     access = await access_for(user)

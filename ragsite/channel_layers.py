@@ -14,6 +14,7 @@ cheaply, so there the mirror always sends.
 """
 
 import time
+from typing import Any
 
 from channels.layers import InMemoryChannelLayer as StockInMemoryChannelLayer
 
@@ -21,11 +22,11 @@ from channels.layers import InMemoryChannelLayer as StockInMemoryChannelLayer
 class InMemoryChannelLayer(StockInMemoryChannelLayer):
     clean_every = 1.0
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._cleaned_at = float("-inf")
 
-    def _clean_expired(self):
+    def _clean_expired(self) -> None:
         now = time.monotonic()
         if now - self._cleaned_at < self.clean_every:
             return

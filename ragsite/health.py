@@ -7,11 +7,13 @@ parallel, so a probe every few seconds costs milliseconds.
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
 from core.clients import chat_model
 from knowledge.search import get_backend
@@ -19,7 +21,7 @@ from knowledge.search import get_backend
 CHECK_TIMEOUT = 2.0
 
 
-async def healthz(request):
+async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
@@ -57,19 +59,23 @@ async def _llm() -> str:
     return f"{settings.OPENAI_HOST}: {chat_model()}"
 
 
-async def _run(name, check) -> tuple[str, dict]:
+async def _run(name: str, check: Callable[[], Awaitable[str]]) -> tuple[str, dict[str, Any]]:
     started = time.perf_counter()
     try:
         detail = await asyncio.wait_for(check(), CHECK_TIMEOUT)
-        result = {"ok": True, "detail": detail}
+        result: dict[str, Any] = {"ok": True, "detail": detail}
     except Exception as exc:  # any failure is "not ready", described for the operator
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300] or "timeout"}
     result["ms"] = round((time.perf_counter() - started) * 1000, 1)
     return name, result
 
 
-async def readyz(request):
-    checks = {"database": sync_to_async(_database), "search": _search, "llm": _llm}
+async def readyz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, Callable[[], Awaitable[str]]] = {
+        "database": sync_to_async(_database),
+        "search": _search,
+        "llm": _llm,
+    }
     if settings.REDIS_URL:
         checks["redis"] = _redis
     results = dict(await asyncio.gather(*(_run(n, c) for n, c in checks.items())))

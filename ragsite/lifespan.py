@@ -3,15 +3,16 @@
 from chat.limits import chat_limits
 from chat.llm import answerers
 from core import telemetry
+from core.asgi_types import ASGIApp, Receive, Scope, Send
 from knowledge.embeddings import embedders
 from knowledge.search import backends
 
 
 class Lifespan:
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
             return await self.app(scope, receive, send)
         while True:

@@ -1,3 +1,6 @@
+from pathlib import Path
+
+import coverage
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
@@ -187,3 +190,27 @@ def close_outbound_clients(request):
 
     if inspect.iscoroutinefunction(getattr(request, "function", None)):
         request.getfixturevalue("_close_clients_after")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _child_process_coverage():
+    """The processes that outlive every test: the extraction sandbox's fork server and
+    multiprocessing's resource tracker would exit with this process, after the coverage report;
+    stopped here, they write their coverage data in time to be combined. A server killed while
+    writing its data (one that did not stop within its grace time) leaves a file coverage
+    cannot read: dropped here, it would otherwise stay beside .coverage, warned about at every
+    combine."""
+    yield
+    from multiprocessing import forkserver, resource_tracker
+
+    # No public API stops them; CPython's own tests call these.
+    forkserver._forkserver._stop()
+    resource_tracker._resource_tracker._stop()
+    measuring = coverage.Coverage.current()
+    if measuring is not None:
+        data_file = Path(measuring.config.data_file)
+        for path in data_file.parent.glob(f"{data_file.name}.*"):
+            try:
+                coverage.CoverageData(str(path)).read()
+            except coverage.CoverageException:
+                path.unlink(missing_ok=True)

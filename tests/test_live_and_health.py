@@ -2,6 +2,7 @@
 embedded default, Redis in the scale-out pass)."""
 
 import json
+import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -150,6 +151,26 @@ async def test_a_channel_layer_outage_does_not_break_the_answer(kb, monkeypatch)
     events = await ws_collect(socket)
     assert "five unused vacation days" in "".join(e.get("delta", "") for e in events)
     await socket.disconnect()
+
+
+def test_database_outage_on_a_page_is_a_short_503_not_an_error_page(transactional_db, monkeypatch):
+    from django.db import OperationalError
+
+    from chat.models import Conversation
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused (test)")
+
+    monkeypatch.setattr(Conversation.objects, "filter", refuse)
+    url = f"/?c={uuid.uuid4()}"
+    page = Client().get(url)
+    assert page.status_code == 503 and page["Retry-After"] == "5"
+    assert page["Content-Type"] == "text/plain; charset=utf-8"
+    assert "database cannot be reached" in page.content.decode()
+    assert "connection refused" not in page.content.decode()  # no internals shown
+    program = Client().get(url, headers={"Accept": "application/json"})
+    assert program.status_code == 503 and program["Retry-After"] == "5"
+    assert "database cannot be reached" in program.json()["error"]
 
 
 async def test_database_outage_is_a_503_json(kb, monkeypatch):

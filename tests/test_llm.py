@@ -5,6 +5,7 @@ import asyncio
 import json
 import re
 import time
+from dataclasses import replace
 
 import pytest
 from azure.core.credentials import AccessToken
@@ -28,6 +29,7 @@ from tests.fakes import (
     reply,
     server_error,
 )
+from tests.proxy import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUESTION = "How many unused vacation days can I carry over?"
@@ -165,6 +167,9 @@ async def test_followup_questions_from_the_model(kb, llm):
     ("behaviour", "status", "message"),
     [
         (rate_limit(retry_after_ms=3000), 429, "try again in about 3 seconds"),
+        # No wait the client can read: the user is told a minute, and no Retry-After is made up.
+        (replace(rate_limit(), headers=()), 429, "try again in a minute"),
+        (replace(rate_limit(), headers=(("retry-after", "soon"),)), 429, "try again in a minute"),
         (content_filter_error(), 400, "content filter"),
         (server_error(500), 502, "failed to answer"),
         (server_error(503), 502, "failed to answer"),
@@ -177,8 +182,32 @@ async def test_errors_before_the_stream_are_http_errors(kb, llm, behaviour, stat
     )
     assert response.status_code == status
     assert message in response.json()["error"]
-    if status == 429:
+    if "about 3 seconds" in message:
         assert response["Retry-After"] == "3"
+    elif status == 429:
+        assert "Retry-After" not in response
+
+
+@pytest.mark.parametrize(
+    "http_client",
+    [
+        "httpx",
+        pytest.param(
+            "aiohttp",
+            marks=pytest.mark.xfail(
+                strict=True, reason="a refused connection comes back as a timeout (504) here"
+            ),
+        ),
+    ],
+)
+async def test_an_unreachable_model_is_a_502_saying_so(kb, llm, settings, http_client):
+    settings.LLM_HTTP_CLIENT = http_client
+    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    response = await AsyncClient().post(
+        "/chat/stream", data=json.dumps(ask(QUESTION)), content_type="application/json"
+    )
+    assert response.status_code == 502
+    assert "could not be reached" in response.json()["error"]
 
 
 async def test_rate_limit_is_retried_with_retry_after_ms(kb, llm, settings):

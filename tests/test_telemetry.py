@@ -162,6 +162,34 @@ def test_an_index_sync_task_is_a_span(tmp_path, otel_env, receiver):
     assert syncs[0]["attributes"]["ragsite.index.outcome"].startswith("indexed")
 
 
+def test_the_task_worker_reports_documents_waiting_for_the_index_and_failed(otel_env, receiver):
+    script = (
+        "from django.core.management import call_command\n"
+        "call_command('migrate', verbosity=0)\n"
+        "from knowledge.models import Document, IndexStatus\n"
+        "for title in ('Leave', 'Travel', 'Expenses'):\n"
+        "    Document.objects.create(title=title, body='Five days carry over.')\n"
+        "Document.objects.filter(title='Leave').update(index_status=IndexStatus.FAILED)\n"
+        "from core import telemetry\n"
+        "from knowledge.index_telemetry import observe_queue\n"
+        "telemetry.configure()\n"
+        "observe_queue()  # as the task worker does at start\n"
+        "telemetry.shutdown()\n"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
+        cwd=ROOT,
+        env=otel_env,
+        check=True,
+        timeout=120,
+    )
+    last = {
+        p["attributes"]["ragsite.index.state"]: p["point"].as_int
+        for p in receiver.metrics["ragsite.index.documents"]
+    }
+    assert last == {"pending": 2, "failed": 1}
+
+
 def test_azure_monitor_without_its_package_stops_start_up_saying_so(monkeypatch):
     from django.core.exceptions import ImproperlyConfigured
 

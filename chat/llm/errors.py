@@ -3,6 +3,7 @@ request (SDK exceptions) and for the stream (chat/llm/stream_relay.py) alike."""
 
 import email.utils
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import openai
@@ -22,7 +23,7 @@ OUT_OF_QUOTA = (
 )
 
 
-def retry_after_seconds(headers) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """The wait a 429 or 503 asks for: `retry-after-ms`, or `retry-after` in seconds or as an
     HTTP-date (all three are in use)."""
     try:

@@ -8,6 +8,7 @@ when the deployment is named after its model: set `true` or `false` otherwise.
 """
 
 import re
+from typing import Any
 
 from django.conf import settings
 
@@ -26,14 +27,14 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING_NAME.search(model or ""))
 
 
-def side_call_params(model: str, max_tokens: int) -> dict:
+def side_call_params(model: str, max_tokens: int) -> dict[str, Any]:
     """Parameters of a short, deterministic side call."""
     if is_reasoning_model(model):
         return {"max_completion_tokens": SIDE_CALL_BUDGET, "reasoning_effort": SIDE_CALL_EFFORT}
     return {"max_tokens": max_tokens, "temperature": 0}
 
 
-def answer_params(model: str, temperature: float | None, effort: str | None) -> dict:
+def answer_params(model: str, temperature: float | None, effort: str | None) -> dict[str, Any]:
     """Parameters of the answer itself, from the request's overrides and the settings."""
     if is_reasoning_model(model):
         effort = effort or settings.OPENAI_REASONING_EFFORT

@@ -37,7 +37,7 @@ class Budget:
             )
 
 
-def show(value) -> str:
+def show(value: object) -> str:
     """A cell's value as a reader would write it: 40 not 40.0, dates in ISO form."""
     if value is None:
         return ""
@@ -52,7 +52,7 @@ def show(value) -> str:
     return " ".join(str(value).split())[:MAX_VALUE_CHARS]
 
 
-def row_text(header: list[str], values: Iterable, budget: Budget) -> str:
+def row_text(header: list[str], values: Iterable[object], budget: Budget) -> str:
     """'Header: value; ...' for the row's non-empty values ('' when it has none)."""
     parts = []
     for index, value in enumerate(values):

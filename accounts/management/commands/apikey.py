@@ -1,7 +1,9 @@
 """manage.py apikey create USERNAME [--name NAME] [--expires-days N] | apikey revoke KEY_PREFIX"""
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import api_keys
 
@@ -9,7 +11,7 @@ from accounts import api_keys
 class Command(BaseCommand):
     help = "Create an API key for a user (printed once, on the last line) or revoke one."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
         create = actions.add_parser("create", help="make a key; it is printed on the last line")
         create.add_argument("username")
@@ -18,7 +20,7 @@ class Command(BaseCommand):
         revoke = actions.add_parser("revoke", help="revoke the key with this prefix")
         revoke.add_argument("prefix", help="the key's prefix, e.g. rsk_1a2b3c4d5e6f")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "create":
             self._create(options["username"], options["name"], options["expires_days"])
         else:
