@@ -73,7 +73,8 @@ def _rounds(a) -> list[dict]:
     rounds: list[dict] = []
     try:
         harness.start_upstream()
-        harness.prepare_data()
+        for root in dict.fromkeys(build.root for build in a.builds):
+            harness.prepare_data(root)
         harness.wait_upstream()
         for r in range(a.rounds):
             rounds.append(one_round(harness, a.builds, a.c, a.mode))

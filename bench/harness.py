@@ -3,6 +3,7 @@ generator, each a process of its own, with their data and logs in a temporary fo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -101,16 +102,24 @@ class Harness:
         assert self.upstream is not None
         wait_port(int(self.upstream_url.rsplit(":", 1)[1]), self.upstream)
 
-    @property
-    def api_key_file(self) -> Path:
+    def data_dir(self, root: Path = ROOT) -> Path:
+        """Each checkout serves data it prepared itself: an older build may not read the search
+        index or the tables a newer one writes."""
+        if root.resolve() == ROOT.resolve():
+            return self.work / "data"
+        return self.work / f"data-{hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:10]}"
+
+    def api_key_file(self, root: Path = ROOT) -> Path:
         """An API key of `bench-program`, a user in no group (so it reads what anonymous callers
         read), for load generators that chat with a bearer key (bench/ab.py's `|bearer`)."""
-        return self.work / "bench-api-key"
+        return self.data_dir(root) / "bench-api-key"
 
-    def prepare_data(self) -> None:
+    def prepare_data(self, root: Path = ROOT) -> None:
         """manage.py migrate, seed_demo and sync_index, and the bench's API key, in one process
-        (saves start-ups)."""
+        (saves start-ups), by the checkout `root` in its own data directory."""
         t = time.monotonic()
+        own = root / ".venv" / "bin" / "python"
+        python = str(own) if own.is_file() else PY
         script = (
             "import django; django.setup(); from django.core.management import call_command; "
             "call_command('migrate', interactive=False, verbosity=0); call_command('seed_demo'); "
@@ -118,18 +127,20 @@ class Harness:
             "from django.contrib.auth.models import User; "
             "from accounts.api_keys import create_key; "
             "user = User.objects.get_or_create(username='bench-program')[0]; "
-            f"open({str(self.api_key_file)!r}, 'w').write(create_key(user, 'bench')[1])"
+            f"open({str(self.api_key_file(root))!r}, 'w').write(create_key(user, 'bench')[1])"
         )
+        env = self.env(DJANGO_SETTINGS_MODULE="ragsite.settings", **self.server_env)
+        env["RAGSITE_DATA_DIR"] = str(self.data_dir(root))
         subprocess.run(
-            [PY, "-c", script],
-            cwd=ROOT,
-            env=self.env(DJANGO_SETTINGS_MODULE="ragsite.settings", **self.server_env),
+            [python, "-c", script],
+            cwd=root,
+            env=env,
             check=True,
             stdout=open(self.logs / "prepare.log", "a"),
             stderr=subprocess.STDOUT,
             timeout=300,
         )
-        log(f"data prepared in {time.monotonic() - t:.1f}s at {self.work / 'data'}")
+        log(f"data prepared in {time.monotonic() - t:.1f}s at {self.data_dir(root)}")
 
     # -- the servers under test ------------------------------------------------------------------
     def start_server(
@@ -160,6 +171,7 @@ class Harness:
         overrides = _variant_settings(variant)
         flags = self.args.uvicorn_args if not variant or overrides else variant
         env = self.env(**{**self.server_env, **overrides})
+        env["RAGSITE_DATA_DIR"] = str(self.data_dir(root))
         return [*uvicorn, *flags.split(), "ragsite.asgi:application"], env
 
     def ready(self, kind: str, port: int, proc: subprocess.Popen) -> subprocess.Popen:

@@ -64,14 +64,14 @@ def one_round(harness: Harness, builds: list[Build], c: int, mode: str = "http")
         for build in builds:
             port = free_port()
             proc = harness.start_server(build.kind, port, build.variant, root=build.root)
-            servers.append((build.label, port, proc, build.bearer))
+            servers.append((build.label, port, proc, build.bearer, build.root))
 
         def load(server) -> dict:
-            _, port, proc, bearer = server
+            _, port, proc, bearer, root = server
             with Monitor(proc.pid) as mon:
                 kw: dict = {"open": c, "settle": 0.5} if mode == "ws" else {}
                 if bearer:
-                    kw["api_key_file"] = harness.api_key_file
+                    kw["api_key_file"] = harness.api_key_file(root)
                 out = harness.loadgen(mode, f"http://127.0.0.1:{port}", c, **kw)
             out.update(mon.result())
             return out
@@ -79,7 +79,7 @@ def one_round(harness: Harness, builds: list[Build], c: int, mode: str = "http")
         with ThreadPoolExecutor(len(servers)) as pool:
             outs = list(pool.map(load, servers))
     finally:
-        for _, _, proc, _ in servers:
+        for _, _, proc, _, _ in servers:
             stop(proc)
     return {
         label: {
@@ -88,7 +88,7 @@ def one_round(harness: Harness, builds: list[Build], c: int, mode: str = "http")
             "errors": out["errors"],
             "ttft_p99_ms": out["ttft_p99_ms"],
         }
-        for (label, _, _, _), out in zip(servers, outs, strict=True)
+        for (label, *_), out in zip(servers, outs, strict=True)
     }
 
 
