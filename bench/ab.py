@@ -65,7 +65,8 @@ def main(argv=None) -> dict:
 
 
 def _rounds(a) -> list[dict]:
-    """The fake upstream and the data once, then a fresh server per build and round."""
+    """The fake upstream once, the data once per checkout, then a fresh server per build and
+    round."""
     bench_args = parse_args(["--focus", str(a.c)] + (["--quick"] if a.quick else []))
     if not a.quick:
         bench_args.duration = a.duration
