@@ -140,8 +140,6 @@ async def test_a_failed_turn_is_an_error_span_and_counted(traced_server, receive
 
 def test_an_index_sync_task_is_a_span(tmp_path, otel_env, receiver):
     script = (
-        "from django.core.management import call_command\n"
-        "call_command('migrate', verbosity=0)\n"
         "from knowledge.models import Document\n"
         "doc = Document.objects.create(title='Leave', body='Five days carry over.')\n"
         "from core import telemetry\n"
@@ -150,13 +148,7 @@ def test_an_index_sync_task_is_a_span(tmp_path, otel_env, receiver):
         "sync_document.call(doc.pk)\n"
         "telemetry.shutdown()\n"
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
-        cwd=ROOT,
-        env=otel_env,
-        check=True,
-        timeout=120,
-    )
+    _manage_shell(script, otel_env)
     syncs = [s for s in receiver.spans if s["name"] == "index sync"]
     assert len(syncs) == 1
     assert syncs[0]["attributes"]["ragsite.index.outcome"].startswith("indexed")
@@ -164,8 +156,6 @@ def test_an_index_sync_task_is_a_span(tmp_path, otel_env, receiver):
 
 def test_the_task_worker_reports_documents_waiting_for_the_index_and_failed(otel_env, receiver):
     script = (
-        "from django.core.management import call_command\n"
-        "call_command('migrate', verbosity=0)\n"
         "from knowledge.models import Document, IndexStatus\n"
         "for title in ('Leave', 'Travel', 'Expenses'):\n"
         "    Document.objects.create(title=title, body='Five days carry over.')\n"
@@ -176,13 +166,7 @@ def test_the_task_worker_reports_documents_waiting_for_the_index_and_failed(otel
         "observe_queue()  # as the task worker does at start\n"
         "telemetry.shutdown()\n"
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
-        cwd=ROOT,
-        env=otel_env,
-        check=True,
-        timeout=120,
-    )
+    _manage_shell(script, otel_env)
     last = {
         p["attributes"]["ragsite.index.state"]: p["point"].as_int
         for p in receiver.metrics["ragsite.index.documents"]
@@ -296,3 +280,17 @@ def test_the_otlp_exporter_encodes_with_the_lean_encoder(monkeypatch, receiver):
     assert exporter.export(spans).name == "SUCCESS"
     assert calls == [len(spans)]
     assert sorted(s["name"] for s in receiver.spans) == sorted(s.name for s in spans)
+
+
+def _manage_shell(script: str, env: dict) -> None:
+    """`script` in a fresh `manage.py shell` process: migrated, then run, with `env` set."""
+    prelude = (
+        "from django.core.management import call_command\ncall_command('migrate', verbosity=0)\n"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", prelude + script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
