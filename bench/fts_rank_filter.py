@@ -44,7 +44,7 @@ def main() -> None:
 
     django.setup()
     from bench.search_scale import Corpus
-    from knowledge.search.embedded import fts_query
+    from knowledge.search.fts_terms import fts_query
 
     questions = [fts_query(words) for words, _ in Corpus(args.size).queries(args.queries)]
     conn = sqlite3.connect(f"file:{args.index}?mode=ro", uri=True)

@@ -11,7 +11,6 @@ file.
 """
 
 import asyncio
-import re
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import numpy as np
 from knowledge.access import PUBLIC_GROUP
 from knowledge.search.base import IndexChunk, SearchBackendError, SearchHit, SearchQuery
 from knowledge.search.embedded_vectors import CHANGES_KEPT, VectorCache
+from knowledge.search.fts_terms import fts_terms, narrowed_query
 from knowledge.search.fusion import score_fusion
 from knowledge.search.naming import prefer_named
 from knowledge.search.pages import distinct_pages
@@ -72,26 +72,9 @@ CREATE TABLE IF NOT EXISTS changes (
 # change log (`changes`) and the file's random `epoch`, which tell each process's in-memory
 # vectors what to reload.
 SCHEMA_VERSION = 3
-_WORD = re.compile(r"\w+", re.UNICODE)
-_STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i in is it me my of on or our should the "
-    "to we what when where which who why will with you your".split()
-)
-_MAX_QUERY_TERMS = 64
 # Chunks fetched per page asked for, so that pages with several matching chunks still leave
 # `top` distinct pages.
 _CHUNKS_PER_PAGE = 3
-
-
-def fts_query(text: str, vocabulary: Vocabulary | None = None) -> str:
-    """User text as an FTS5 query: every word quoted (so no FTS syntax gets through), OR-ed;
-    words the index does not know are replaced by their nearest known spelling."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    if vocabulary is not None:  # first, so that "whats" becomes a stop word like "what"
-        words = [vocabulary.correct(w) for w in words]
-    meaningful = [w for w in words if w not in _STOPWORDS] or words
-    unique = list(dict.fromkeys(meaningful))[:_MAX_QUERY_TERMS]
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
 
 
 class EmbeddedSearchBackend:
@@ -345,14 +328,41 @@ class EmbeddedSearchBackend:
     def _text_search(
         self, conn: sqlite3.Connection, query: SearchQuery, vocabulary: Vocabulary, fetch: int
     ) -> list[SearchHit]:
-        match = fts_query(query.text, vocabulary)
-        if not match:
+        terms = fts_terms(query.text, vocabulary)
+        if not terms:
             return []
+        rows: list[tuple[Any, ...]] = []
+        narrow = narrowed_query(conn, terms, vocabulary.match_counts)
+        if narrow is not None:
+            rows = self._ranked(conn, query, narrow, fetch)
+        if len(rows) < fetch:  # not narrowed, or the narrow query found too few
+            rows = self._ranked(conn, query, " OR ".join(terms), fetch)
+        texts = _texts(conn, [r[0] for r in rows])
+        return [
+            SearchHit(
+                document_id=r[1],
+                ordinal=r[2],
+                title=texts[r[0]][0],
+                text=texts[r[0]][1],
+                citation=r[3],
+                label=r[4],
+                collection=r[5],
+                score=round(-r[6], 4),
+                snippet=r[7],
+            )
+            for r in rows
+        ]
+
+    def _ranked(
+        self, conn: sqlite3.Connection, query: SearchQuery, match: str, fetch: int
+    ) -> list[tuple[Any, ...]]:
+        """The `fetch` best passages for an FTS5 query under the access and collection filter:
+        (rowid, document_id, ordinal, citation, label, collection, bm25, snippet)."""
         where, params = self._filters(query)
+        rows: list[tuple[Any, ...]] = []
         # The ranking reads no text: SQLite sorts whole result rows, so columns selected here
         # would be read for every match, not only for the few kept. The texts come after.
         columns = "c.rowid, c.document_id, c.ordinal, c.citation, c.label, c.collection"
-        rows: list[tuple[Any, ...]] = []
         if not query.snippets:
             candidates = max(self.text_candidates, fetch)
             # Rank, then filter: BM25's best `text_candidates` matches, then the access and
@@ -379,21 +389,7 @@ class EmbeddedSearchBackend:
                 f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
                 [match, *params, fetch],
             ).fetchall()
-        texts = _texts(conn, [r[0] for r in rows])
-        return [
-            SearchHit(
-                document_id=r[1],
-                ordinal=r[2],
-                title=texts[r[0]][0],
-                text=texts[r[0]][1],
-                citation=r[3],
-                label=r[4],
-                collection=r[5],
-                score=round(-r[6], 4),
-                snippet=r[7],
-            )
-            for r in rows
-        ]
+        return rows
 
     def _scan(
         self, conn: sqlite3.Connection, query: SearchQuery, fetch: int, epoch: str, generation: int

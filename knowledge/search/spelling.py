@@ -39,6 +39,8 @@ class Vocabulary:
         for word in words_by_frequency:
             self._by_initial.setdefault(word[:1], []).append(word)
         self._corrected: dict[str, str] = {}  # misspellings seen before (a bounded memo)
+        # Passages matching each FTS term, for this state of the index (fts_terms.py).
+        self.match_counts: dict[str, int] = {}
 
     def correct(self, word: str) -> str:
         """The word itself when known (or too short or a number to guess), else its nearest
