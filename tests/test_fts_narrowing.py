@@ -43,9 +43,7 @@ def test_a_small_index_is_never_narrowed(tmp_path):
 
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(title, text)")
-    conn.executemany(
-        "INSERT INTO chunks_fts (title, text) VALUES ('', ?)", [("claim form",)] * 50
-    )
+    conn.executemany("INSERT INTO chunks_fts (title, text) VALUES ('', ?)", [("claim form",)] * 50)
     # 50 passages, far below the real budget: every match is scored, whatever the words.
     assert fts_terms.narrowed_query(conn, ['"claim"', '"form"'], {}) is None
 
