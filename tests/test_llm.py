@@ -4,6 +4,7 @@ Errors before and during the stream become the right end-user messages and statu
 import asyncio
 import json
 import re
+import socket
 import time
 from dataclasses import replace
 
@@ -188,18 +189,8 @@ async def test_errors_before_the_stream_are_http_errors(kb, llm, behaviour, stat
         assert "Retry-After" not in response
 
 
-@pytest.mark.parametrize(
-    "http_client",
-    [
-        "httpx",
-        pytest.param(
-            "aiohttp",
-            marks=pytest.mark.xfail(
-                strict=True, reason="a refused connection comes back as a timeout (504) here"
-            ),
-        ),
-    ],
-)
+# aiohttp's transport reports a refused connection as a connect timeout: still a 502.
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
 async def test_an_unreachable_model_is_a_502_saying_so(kb, llm, settings, http_client):
     settings.LLM_HTTP_CLIENT = http_client
     settings.OPENAI_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
@@ -208,6 +199,29 @@ async def test_an_unreachable_model_is_a_502_saying_so(kb, llm, settings, http_c
     )
     assert response.status_code == 502
     assert "could not be reached" in response.json()["error"]
+
+
+def _timeout_caused_by(cause: BaseException) -> Exception:
+    import httpx2  # the HTTP library under this openai SDK
+    import openai
+
+    exc = openai.APITimeoutError(httpx2.Request("POST", "http://model.example/v1/chat"))
+    exc.__cause__ = cause
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("cause", "status"),
+    [
+        (ConnectionRefusedError(111, "Connect call failed"), 502),
+        (socket.gaierror(-2, "Name or service not known"), 502),
+        (TimeoutError(), 504),  # a server that is there but slow: the user may wait
+    ],
+)
+def test_a_timeout_that_never_connected_is_unreachable(cause, status):
+    from chat.llm.errors import map_error
+
+    assert map_error(_timeout_caused_by(cause)).status == status
 
 
 async def test_rate_limit_is_retried_with_retry_after_ms(kb, llm, settings):

@@ -3,6 +3,7 @@ request (SDK exceptions) and for the stream (chat/llm/stream_relay.py) alike."""
 
 import email.utils
 import logging
+import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -60,18 +61,32 @@ def map_error(exc: Exception) -> AnswerError:
         wait = _retry_after(exc)
         when = f" in about {max(1, round(wait))} seconds" if wait else " in a minute"
         return AnswerError(f"The language model is busy. Please try again{when}.", 429, wait)
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError) and not _never_connected(exc):
         return AnswerError(TIMED_OUT, 504)
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         log.error("the language model refused our credentials: %s", exc)
         return AnswerError("The language model is not configured correctly.", 502)
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError is one
         return AnswerError("The language model could not be reached. Please try again.", 502)
     if isinstance(exc, openai.APIStatusError):
         log.warning("language model error %s: %s", exc.status_code, exc)
         return AnswerError(FAILED, 502)
     log.exception("unexpected language model failure", exc_info=exc)
     return AnswerError(FAILED, 502)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether the connection was refused or its host not found, whatever the exception says
+    on top: the aiohttp transport under the SDK reports a refused connection as a connect
+    timeout, which would tell the user to wait for a server that is not there."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError | socket.gaierror):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _is_content_filter(exc: openai.BadRequestError) -> bool:
