@@ -110,3 +110,31 @@ def test_a_real_word_is_not_taken_for_a_typo_of_another():
     assert vocabulary.correct("hearin") == "hearing"  # one left out
     assert vocabulary.correct("therostat") == "thermostat"
     assert vocabulary.correct("bread") == "bread"  # not "read": first letters differ
+
+
+async def test_the_vocabulary_grows_with_each_document_without_a_full_read(index, monkeypatch):
+    """A new document's words are corrected to at once; the index's whole vocabulary (a second
+    at 100k passages) is read once, not after every write, until enough documents changed."""
+    from knowledge.search import embedded
+
+    monkeypatch.setattr(embedded, "_VOCABULARY_GROWTH", 3)
+    full_reads = []
+    read_whole = embedded.Vocabulary.__init__
+
+    def counted(self, words):
+        full_reads.append(len(words))
+        read_whole(self, words)
+
+    monkeypatch.setattr(embedded.Vocabulary, "__init__", counted)
+    words = ["physiotherapy", "orthodontics", "acupuncture"]
+    for doc, word in enumerate(words, start=1):
+        await index.upsert_document(doc, [chunk(doc, 0, f"Cover for {word} sessions.")])
+        typo = word[:4] + word[5:]  # one letter left out
+        assert [h.document_id for h in await ask(index, typo)] == [doc]
+    assert len(full_reads) == 1
+    # A removed document's words are forgotten at the next full read, which more changes bring.
+    await index.delete_document(1)
+    await index.upsert_document(4, [chunk(4, 0, "Glasses allowance.")])
+    await ask(index, "glasses")
+    assert len(full_reads) == 2
+    assert await ask(index, "physotherapy") == []

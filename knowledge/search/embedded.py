@@ -75,6 +75,7 @@ SCHEMA_VERSION = 3
 # Chunks fetched per page asked for, so that pages with several matching chunks still leave
 # `top` distinct pages.
 _CHUNKS_PER_PAGE = 3
+_VOCABULARY_GROWTH = 1_000
 
 
 class EmbeddedSearchBackend:
@@ -96,7 +97,8 @@ class EmbeddedSearchBackend:
         # both wait without the GIL (numpy's loop, SQLite), so on two cores they overlap.
         self._scans: ThreadPoolExecutor | None = None
         # ((epoch, generation), vocabulary)
-        self._vocabulary: tuple[tuple[str, int], Vocabulary] | None = None
+        # (version, vocabulary, documents grown into it since it was read whole)
+        self._vocabulary: tuple[tuple[str, int], Vocabulary, int] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -315,15 +317,24 @@ class EmbeddedSearchBackend:
         return (" AND ".join(clauses) or "1"), params
 
     def vocabulary(self, conn: sqlite3.Connection, version: tuple[str, int]) -> Vocabulary:
-        """The index's words, most common first, reloaded only after the index changed
-        (`version`: the file's epoch and generation)."""
+        """The index's words, most common first, for `version` (the file's epoch and
+        generation). After a few documents changed, their words are added to the one in memory
+        (a full read groups every word of the index: a second at 100k passages); the words of
+        documents deleted or rewritten stay known until the next full read, which comes after
+        _VOCABULARY_GROWTH changed documents."""
         cached = self._vocabulary
-        if cached is None or cached[0] != version:
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        grown = None
+        if cached is not None and cached[0][0] == version[0] and cached[0][1] < version[1]:
+            grown = _grow(conn, cached, version[1])
+        if grown is None:
             rows = conn.execute(
                 "SELECT word FROM words GROUP BY word ORDER BY count(*) DESC, word"
             ).fetchall()
-            cached = self._vocabulary = (version, Vocabulary([r[0] for r in rows]))
-        return cached[1]
+            grown = Vocabulary([r[0] for r in rows]), 0
+        self._vocabulary = (version, *grown)
+        return grown[0]
 
     def _text_search(
         self, conn: sqlite3.Connection, query: SearchQuery, vocabulary: Vocabulary, fetch: int
@@ -436,6 +447,27 @@ class EmbeddedSearchBackend:
             for rowid, score in best
             if rowid in found
         ]
+
+
+def _grow(
+    conn: sqlite3.Connection, cached: tuple[tuple[str, int], Vocabulary, int], generation: int
+) -> tuple[Vocabulary, int] | None:
+    """`cached` with the words of the documents changed up to `generation`, from the change log;
+    None when the log no longer reaches back to it or too many documents changed."""
+    (_, since), vocabulary, grown = cached
+    changes = conn.execute(
+        "SELECT generation, document_id FROM changes WHERE generation > ? AND generation <= ? "
+        "ORDER BY generation",
+        (since, generation),
+    ).fetchall()
+    documents = sorted({document_id for _, document_id in changes})
+    if not changes or changes[0][0] != since + 1 or grown + len(documents) > _VOCABULARY_GROWTH:
+        return None
+    marks = ",".join("?" * len(documents))
+    words = conn.execute(
+        f"SELECT DISTINCT word FROM words WHERE document_id IN ({marks})", documents
+    ).fetchall()
+    return vocabulary.grown(w for (w,) in words), grown + len(documents)
 
 
 def _texts(conn: sqlite3.Connection, rowids: list[int]) -> dict[int, tuple[str, str]]:

@@ -12,6 +12,7 @@ and one slip (a letter left out, two swapped) is what most typos are.
 """
 
 import re
+from collections.abc import Iterable
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -41,6 +42,22 @@ class Vocabulary:
         self._corrected: dict[str, str] = {}  # misspellings seen before (a bounded memo)
         # Passages matching each FTS term, for this state of the index (fts_terms.py).
         self.match_counts: dict[str, int] = {}
+
+    def grown(self, words: Iterable[str]) -> "Vocabulary":
+        """This vocabulary plus the `words` it lacks, counted as its rarest: for an index that
+        gained documents, without reading every word again. Its memos start empty."""
+        new = [w for w in dict.fromkeys(words) if w not in self.known]
+        grown = Vocabulary.__new__(Vocabulary)
+        grown.words = self.words + new
+        grown.known = self.known.union(new)
+        grown._by_initial = dict(self._by_initial)
+        for initial in {w[:1] for w in new}:
+            grown._by_initial[initial] = self._by_initial.get(initial, []) + [
+                w for w in new if w[:1] == initial
+            ]
+        grown._corrected = {}
+        grown.match_counts = {}
+        return grown
 
     def correct(self, word: str) -> str:
         """The word itself when known (or too short or a number to guess), else its nearest
