@@ -2,6 +2,9 @@
 it with the asker's access, and an unreachable server fails searches (503) and syncs (recorded on
 the rows) until `sync_index` repairs. A real PostgreSQL with pgvector (tests/pgvector_server.py)."""
 
+import random
+import string
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
@@ -186,5 +189,28 @@ async def test_the_text_candidate_cap_keeps_the_best_and_the_readable(pg_search)
         assert hits[0].document_id == 99 and len(hits) == 3
         public = await index.search(SearchQuery("rota", ANONYMOUS, top=5))
         assert len(public) == 5 and all(h.document_id > 20 for h in public)
+    finally:
+        await index.close()
+
+
+async def test_a_passage_and_its_vector_stay_in_one_row(pg_search):
+    """A 384-dimension vector beside a passage's text is not moved out of line (TOAST), which
+    made a scan over every vector read about ten pages per passage."""
+    index = build_backend()
+    try:
+        rng = random.Random(7)
+        for doc in range(1, 41):
+            # About 1,000 characters of words that do not compress, as real passages' do not much.
+            words = ["".join(rng.choices(string.ascii_lowercase, k=7)) for _ in range(125)]
+            vector = tuple(rng.uniform(-0.1, 0.1) for _ in range(384))
+            chunk = IndexChunk(doc, 0, "Title", " ".join(words), f"d{doc}.md", embedding=vector)
+            await index.upsert_document(doc, [chunk])
+        async with index._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT coalesce(pg_total_relation_size(reltoastrelid), 0) FROM pg_class "
+                "WHERE relname = 'ragsite_search_chunks'"
+            )
+            (toasted,) = await cursor.fetchone()
+        assert toasted <= 16384  # an empty TOAST table and its index
     finally:
         await index.close()

@@ -26,7 +26,13 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_tsv ON {TABLE} USING gin (tsv);
 DROP INDEX IF EXISTS {TABLE}_groups;
+ALTER TABLE {TABLE} SET (toast_tuple_target = 8160);
 """
+# A passage's row (text, tsvector and a 384-dimension vector: about 4 KB) is over PostgreSQL's
+# default 2 KB toast target, so the vector, the largest column, was moved out of line: a scan
+# that reads every vector (the planner's choice below some tens of thousands of rows) read about
+# ten pages per row. Rows now stay whole up to a page; larger vectors still go out of line.
+# Rows written before keep their layout until `sync_index --rebuild` writes them again.
 # No index on `groups`: nearly every reader may read most passages (the public ones), so the
 # access filter keeps most rows and an index on it only tempted the planner into combining it
 # with the text index, and cost every write a second GIN update.
