@@ -166,6 +166,17 @@ def test_retrieval_levels_normalise_citations():
     assert metrics.retrieval_scores(["a.pdf"], "no citations here") is None
 
 
+def test_slides_count_as_pages_and_sheets_as_their_workbook():
+    # A deck cited without its slide is found by any of its slides; a slide by itself or one away.
+    scores = metrics.retrieval_scores(["x.pdf", "Deck.pptx#slide=3"], "[deck.pptx]")
+    assert scores["page"]["recall@1"] == 0.0 and scores["page"]["recall@3"] == 1.0
+    scores = metrics.retrieval_scores(["deck.pptx#slide=4"], "[deck.pptx#slide=3]")
+    assert scores["page"]["recall@1"] == 0.0 and scores["near_page"]["recall@1"] == 1.0
+    # A sheet has no page number: the workbook is what is compared.
+    scores = metrics.retrieval_scores(["book.xlsx#sheet=Budget 2025"], "[Book.xlsx]")
+    assert scores["page"]["recall@1"] == 1.0
+
+
 def test_judge_rates_through_the_configured_client(kb, settings, fake_openai, tmp_path):
     use_llm(settings, fake_openai)
     qa = write_jsonl(tmp_path / "qa.jsonl", [QUESTIONS[4], QUESTIONS[0]])

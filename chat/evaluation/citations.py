@@ -4,7 +4,9 @@ Two readings. The Azure samples' evaluate script matches file-like citations wit
 expression, and `citations_matched` / `any_citation` use exactly that (AZURE_CITATION, with
 `re.findall`, so a citation is compared as (name without extension, last `#page=N`)). Retrieval is
 scored on every bracketed name instead, normalised to (document, page) so that `#page=N` is
-compared as a number and a document name without regard to case or spacing.
+compared as a number and a document name without regard to case or spacing. A deck's
+`#slide=N` counts as its page N; another anchor (a workbook's `#sheet=Name`) names a part of the
+document that has no page number, so it is compared at document level.
 """
 
 import re
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 AZURE_CITATION = re.compile(r"\[([^\]]+)\.\w{3,4}(#page=\d+)*\]")
 # Any bracketed name, but not a Markdown link's text ("[text](url)").
 BRACKETED = re.compile(r"\[([^\[\]]+)\](?!\()")
-_PAGE = re.compile(r"^(.*?)\s*#\s*page\s*=\s*(\d+)$", re.IGNORECASE)
+_PAGE = re.compile(r"^(.*?)\s*#\s*(?:page|slide)\s*=\s*(\d+)$", re.IGNORECASE)
+_ANCHOR = re.compile(r"^(.*?)\s*#\s*\w+\s*=.*$")
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ def ref(citation: str) -> Ref:
     match = _PAGE.match(text)
     if match:
         return Ref(match[1].casefold(), int(match[2]))
-    return Ref(text.casefold())
+    match = _ANCHOR.match(text)
+    return Ref((match[1] if match else text).casefold())
 
 
 def bracketed(text: str) -> list[str]:
