@@ -416,3 +416,23 @@ def test_without_simsimd_the_float32_scan_answers(monkeypatch, caplog):
             assert got == exact_scan(snapshot, query, public, 5)
     warnings = [r for r in caplog.records if "simsimd" in r.getMessage()]
     assert len(warnings) == 1  # once, not per question
+
+
+def test_top_rows_equal_a_full_partition_when_the_sample_misleads():
+    rng = np.random.default_rng(15)
+    for trial in range(200):
+        n = int(rng.integers(70, 5000))
+        values = rng.integers(-50, 50, n).astype(np.float32)  # many ties
+        if trial % 3 == 0:  # the best only where the sample never looks
+            unsampled = np.flatnonzero(np.arange(n) % embedded_vectors._SAMPLE_STRIDE)
+            values[rng.choice(unsampled, 80, replace=False)] = 1000 + rng.integers(0, 5, 80)
+        if trial % 3 == 1:  # the sample holds the best, so too few others clear its guess
+            values[:: embedded_vectors._SAMPLE_STRIDE] += 1000
+        if trial % 5 == 0:
+            values[rng.random(n) < 0.5] = -np.inf
+        pool = int(rng.integers(1, min(n, 300)))
+        if np.isinf(np.sort(values)[-pool]):
+            continue  # callers ask for fewer than the rows allowed
+        cut = np.sort(values)[-pool]
+        expected = np.flatnonzero(values >= cut)
+        assert np.array_equal(embedded_vectors._top_rows(values, pool), expected)

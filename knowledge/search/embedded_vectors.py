@@ -52,6 +52,7 @@ _INCREMENTAL_LIMIT = 2_000
 # exact float32 re-rank; over the search_scale corpus 8 per hit found every exact top 5.
 _CANDIDATES_PER_HIT = 8
 _MIN_CANDIDATES = 64
+_SAMPLE_STRIDE = 16
 _warned = False
 
 Matrix = npt.NDArray[np.float32]
@@ -149,8 +150,7 @@ class Snapshot:
             simsimd.cdist(q8[None, :], self.codes[:n], "dot", out_dtype="float32", threads=1)
         ).reshape(n)
         approx[~ok] = -np.inf
-        cut = np.partition(approx, n - pool)[n - pool]
-        return np.flatnonzero(approx >= cut)
+        return _top_rows(approx, pool)
 
     def _best(self, rows: Ints, scores: Matrix, k: int) -> list[tuple[int, float]]:
         """(rowid, cosine) of the k best of `rows`, best first; equal cosines by rowid, so the
@@ -170,6 +170,25 @@ class Snapshot:
             if bit is not None:
                 mask[bit // 64] |= np.uint64(1 << (bit % 64))
         return mask
+
+
+def _top_rows(values: Matrix, pool: int) -> Ints:
+    """The positions of the `pool` largest of `values` and of any equal to the last of those.
+
+    One partition of all 100k values costs 0.6 to 1 ms, a quarter of the scan, so the cut is
+    guessed from every 16th value, aiming at 4 * pool values above it, and found exactly among
+    those alone. If fewer than `pool` values clear the guess (the sample missed where the best
+    lie), every value is partitioned instead; otherwise the pool-th largest is at least the
+    guess, so all values from it up are among those kept, and the answer is the same."""
+    sample = values[::_SAMPLE_STRIDE]
+    rank = min(sample.size, max(1, 4 * pool // _SAMPLE_STRIDE))
+    guess = float(np.partition(sample, sample.size - rank)[sample.size - rank])
+    above: Ints = np.flatnonzero(values >= guess)
+    if len(above) < pool:
+        above = np.arange(len(values))
+    kept = values[above]
+    cut = float(np.partition(kept, len(kept) - pool)[len(kept) - pool])
+    return above[kept >= cut]
 
 
 def _warn_once() -> None:
