@@ -113,3 +113,29 @@ def test_no_layer_imports_a_higher_one():
 
 def test_no_modules_import_each_other():
     assert circle(import_graph()) == []
+
+
+def private_imports(tree: ast.AST) -> list[str]:
+    """`from module import _name` statements taking a private name from another of the apps'
+    modules (a library's private names are that library's business and its pin's)."""
+    return [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.level or layer(node.module or "") in RANK)
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+
+
+def test_no_module_imports_another_modules_private_names():
+    found = {}
+    for module, path in app_modules().items():
+        names = private_imports(ast.parse(path.read_text(), filename=str(path)))
+        if names:
+            found[module] = names
+    assert found == {}
+
+
+def test_a_private_import_is_reported():
+    tree = ast.parse("from knowledge.search.embedded import _grow, EmbeddedSearchBackend")
+    assert private_imports(tree) == ["knowledge.search.embedded._grow"]
