@@ -108,6 +108,17 @@ def test_the_closest_passage_is_one_short_sentence_from_the_best_matching_page()
     assert quote.endswith("…") and len(quote) <= 201 and long.startswith(quote[:-1])
 
 
+def test_the_closest_passage_is_not_a_title_line_sharing_only_the_title():
+    title = "Smart Thermostat User Manual"
+    passages = [
+        hit("manual.pdf#page=1", "Smart Thermostat User Manual: overview and contents.", title),
+        hit("manual.pdf#page=7", "Keep the plug of the adapter in a dry socket.", title),
+    ]
+    assert compose("is a smart plug from Acme covered", passages) == closest(
+        "manual.pdf#page=7", "Keep the plug of the adapter in a dry socket.", title
+    )
+
+
 def test_the_heading_above_a_sentence_counts_for_it():
     # "parking" is only in the heading: the sentence under it answers, although the other
     # passage's sentence shares more of the question's other words.

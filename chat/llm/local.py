@@ -274,8 +274,14 @@ def _closest(
     """Not found, then the sentence sharing most of the question's words, quoted and cited: too
     little evidence to answer with, enough for the reader to judge (and retrieval's order breaks
     ties). Called only when some sentence shares a word with the question."""
+    sharing = [c for c in candidates if wanted & c.terms]
+    # A sentence whose only words in common are its document's title ("Smart Thermostat - User
+    # Manual Contents 1.") is a heading, not a passage to read, when there is another.
+    sharing = [
+        c for c in sharing if not wanted & c.terms <= _title_terms(passages[c.rank].title)
+    ] or sharing
     best = max(
-        (c for c in candidates if wanted & c.terms),
+        sharing,
         key=lambda c: (
             sum(weight[t] for t in wanted & c.terms) * (REPEATED if c.repeated else 1.0)
             - RANK_WEIGHT * c.rank
