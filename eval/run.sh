@@ -1,7 +1,8 @@
 #!/bin/sh
-# Reproduce eval/results.md: both public sets, offline (embedded index, offline answerer, top 5),
-# each in a fresh data directory. Usage: eval/run.sh OUT_DIR   (e.g. eval/run.sh /tmp/eval-run)
-# Hybrid retrieval with the offline embedding model: EMBEDDINGS=local eval/run.sh OUT_DIR
+# Reproduce eval/results.md: both public sets on the zero-configuration install (embedded index,
+# offline answerer, hybrid retrieval with the offline embedding model, top 5), each in a fresh
+# data directory. Usage: eval/run.sh OUT_DIR   (e.g. eval/run.sh /tmp/eval-run)
+# Text retrieval (BM25) alone: EMBEDDINGS=none eval/run.sh OUT_DIR
 # (evaluate's options, such as --mode vectors, can be added in EVAL_ARGS).
 set -eu
 out=${1:?usage: eval/run.sh OUT_DIR}

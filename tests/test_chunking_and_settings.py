@@ -70,6 +70,7 @@ def _check(env_overrides):
         ("DATABASE_URL", "mysql://x@y/z", "DATABASE_URL: only sqlite:// and postgres://"),
         ("REDIS_URL", "http://localhost", "REDIS_URL: expected redis://"),
         ("CHAT_RATE_LIMIT", "fast", "CHAT_RATE_LIMIT: expected a rate"),
+        ("EMBEDDINGS", "maybe", "EMBEDDINGS: must be one of auto, service, local, none"),
         (
             "DOCUMENT_INTELLIGENCE_FOR_PDF",
             "true",
@@ -110,3 +111,47 @@ def test_local_embeddings_beside_an_embedding_service_is_refused():
 def test_default_configuration_starts_clean():
     result = _check({})
     assert result.returncode == 0, result.stderr
+
+
+def _embedding_settings(env_overrides):
+    """EMBEDDINGS as a fresh process resolves it, from only the model settings given."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "AZURE_OPENAI_", "EMBEDDINGS"))
+    }
+    env.update(env_overrides, DJANGO_SETTINGS_MODULE="ragsite.settings")
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.EMBEDDINGS_SETTING, s.EMBEDDINGS, s.EMBEDDINGS_ENABLED)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_zero_configuration_embeds_with_the_local_model():
+    assert _embedding_settings({}) == ["auto", "local", "True"]
+
+
+_LLM = {
+    "OPENAI_HOST": "compatible",
+    "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+    "OPENAI_CHAT_MODEL": "llama3.1",
+}
+
+
+def test_a_configured_llm_gets_no_local_model_unless_asked():
+    # No embedding model named: no vectors, as before the local model existed.
+    assert _embedding_settings(_LLM) == ["auto", "service", "False"]
+    service = {**_LLM, "OPENAI_EMBEDDING_MODEL": "nomic-embed-text"}
+    assert _embedding_settings(service) == ["auto", "service", "True"]
+    assert _embedding_settings({**_LLM, "EMBEDDINGS": "local"}) == ["local", "local", "True"]
+
+
+def test_embeddings_none_turns_vectors_off_even_offline():
+    assert _embedding_settings({"EMBEDDINGS": "none"}) == ["none", "none", "False"]
+    service = {**_LLM, "OPENAI_EMBEDDING_MODEL": "nomic-embed-text", "EMBEDDINGS": "none"}
+    assert _embedding_settings(service) == ["none", "none", "False"]

@@ -282,7 +282,8 @@ def test_over_http_against_a_real_uvicorn_gives_the_same_retrieval(tmp_path):
     POST /chat; retrieval is scored as in process."""
     data = tmp_path / "server"
     settings_prefixes = ("DJANGO_", "RAGSITE_", "DATABASE_", "REDIS_", "CHAT_", "SEARCH_")
-    settings_prefixes += ("OPENAI_", "AZURE_", "LLM_", "EMBEDDING")
+    # EMBEDDINGS (the suite's none, tests/suite_env.py) is kept: retrieval is text, as in process.
+    settings_prefixes += ("OPENAI_", "AZURE_", "LLM_", "EMBEDDING_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(settings_prefixes)}
     env.update(
         RAGSITE_DATA_DIR=str(data),

@@ -1,9 +1,11 @@
 """The offline answerer cites the pages it quotes (at most three), prefers the document the
-question names, copes with misspelt words, and says when the passages do not answer."""
+question names, copes with misspelt words, and says when the passages do not answer: pointing to
+the closest passage, cited, when they share some of the question's words, and to nothing when
+they share none."""
 
 import re
 
-from chat.llm.local import MAX_CITATIONS, NOTHING_FOUND, LocalAnswerer
+from chat.llm.local import MAX_CITATIONS, NOT_STATED, NOTHING_FOUND, LocalAnswerer
 from knowledge.search.base import SearchHit
 
 CITED = re.compile(r"\[([^\]]+)\]")
@@ -69,14 +71,52 @@ def test_a_misspelt_question_is_still_answered():
     assert "EUR 48" in answer and "[handbook.pdf#page=15]" in answer
 
 
-def test_no_answer_in_the_passages_says_so():
+def closest(citation, quote, title="Member guide"):
+    """The answer that the passages do not answer, pointing to the one sentence closest to it."""
+    return f"{NOT_STATED} The closest passage, in “{title}”, says: “{quote}” [{citation}]."
+
+
+def test_no_answer_in_the_passages_says_so_and_points_to_the_closest_passage():
     passages = [
         hit("manual.pdf#page=30", "The thermostat weighs 180 g and measures 96 x 96 x 22 mm."),
         hit("handbook.pdf#page=4", "Core hours are from 10:00 to 15:00, Monday to Thursday."),
     ]
+    # Off-topic: no word of the question in the passages, so nothing to point to.
     assert compose("who won the football match last night", passages) == NOTHING_FOUND
-    assert compose("can the thermostat open my garage door", passages) == NOTHING_FOUND
     assert compose("anything", []) == NOTHING_FOUND
+    # One shared word is too little to answer with, enough to show the reader where to look.
+    assert compose("can the thermostat open my garage door", passages) == closest(
+        "manual.pdf#page=30", "The thermostat weighs 180 g and measures 96 x 96 x 22 mm."
+    )
+
+
+def test_the_closest_passage_is_one_short_sentence_from_the_best_matching_page():
+    long = "Remote work " + " ".join(f"clause{i} applies" for i in range(60)) + "."
+    passages = [
+        hit("policy.pdf#page=2", "Remote work needs your lead's approval. " + long, "Policy"),
+        hit("policy.pdf#page=5", "Equipment for remote work is lent, never given.", "Policy"),
+        hit("travel.pdf#page=1", "Remote offices abroad are visited twice a year.", "Travel"),
+    ]
+    answer = compose("may my remote work contract include Lisbon", passages)
+    assert answer.startswith(NOT_STATED + " The closest passage")
+    assert CITED.findall(answer) == ["policy.pdf#page=2"]
+    quote = answer.split("“")[-1].split("”")[0]
+    assert quote == "Remote work needs your lead's approval."
+    # A closest sentence too long to quote whole is cut at a word.
+    answer = compose("may my remote work contract include Lisbon", [hit("p.pdf#page=1", long)])
+    quote = answer.split("“")[-1].split("”")[0]
+    assert quote.endswith("…") and len(quote) <= 201 and long.startswith(quote[:-1])
+
+
+def test_the_closest_passage_is_not_a_title_line_sharing_only_the_title():
+    title = "Smart Thermostat User Manual"
+    passages = [
+        hit("manual.pdf#page=1", "Smart Thermostat User Manual: overview and contents.", title),
+        hit("manual.pdf#page=7", "Keep the plug of the adapter in a dry socket.", title),
+    ]
+    assert compose("is a smart plug from Acme covered", passages) == closest(
+        "manual.pdf#page=7", "Keep the plug of the adapter in a dry socket.", title
+    )
 
 
 def test_the_heading_above_a_sentence_counts_for_it():
@@ -134,9 +174,14 @@ def test_half_the_question_known_is_answered_but_chance_and_foreign_names_are_no
     # "entitlement" is not in the passages; "vacation" answers on its own.
     answer = compose("vacation entitlement", passages)
     assert "28 vacation days" in answer and "[handbook.pdf#page=6]" in answer
-    # Two known words that no sentence has together, and a name no passage mentions.
-    assert compose("life when sick", passages) == NOTHING_FOUND
-    assert compose("vacation days in Japan", passages) == NOTHING_FOUND
+    # Two known words that no sentence has together, and a name no passage mentions: not an
+    # answer, but the sentence closest to it is shown, cited.
+    assert compose("life when sick", passages) == closest(
+        "handbook.pdf#page=9", "Report sick leave to your lead before 10:00."
+    )
+    assert compose("vacation days in Japan", passages) == closest(
+        "handbook.pdf#page=6", "Full-time employees receive 28 vacation days a year."
+    )
 
 
 def test_the_page_retrieval_ranked_first_is_quoted_beside_a_better_worded_one():

