@@ -47,6 +47,7 @@ class Indexer:
         self._runner = asyncio.Runner()
         self.backend = build_backend()
         self.embedder: Embedder | LocalEmbedder | None = None
+        self.vectors_pending = False  # set by sync: the document's vectors are add_vectors' work
         if embeddings_enabled():
             self.embedder = make_embedder(max_retries=settings.EMBEDDING_MAX_RETRIES)
         return self
@@ -69,15 +70,15 @@ class Indexer:
         )
         return retrying(lambda: self._runner.run(method(*args)))
 
-    def sync(self, document_id: int, vectors_later: bool = False) -> str:
+    def sync(self, document_id: int) -> str:
         """Make the index hold what the row says. Returns what was done, for logs and commands.
 
-        vectors_later: with the local model (some 300 ms of CPU a chunk) the chunks go in for
-        text search only, with the vectors kept from earlier syncs; `add_vectors` completes them,
-        so every document of a batch is searchable before any waits for its vectors. Otherwise
-        the vectors are made first, and with the local model the document is searchable by
-        text meanwhile.
+        With the local model (some 300 ms of CPU a chunk) the chunks go in for text search only,
+        with the vectors kept from earlier syncs, and `vectors_pending` is set: `add_vectors`
+        completes them, so every document of a batch is searchable before any waits for its
+        vectors. An embedding service's vectors are made first.
         """
+        self.vectors_pending = False
         doc = Document.objects.select_related("collection").filter(pk=document_id).first()
         if doc is not None and doc.index_is_current:
             return "already current"  # a duplicate or replayed task
@@ -92,32 +93,19 @@ class Indexer:
                 _record(doc, IndexStatus.REMOVED)
                 return "removed (unpublished)"
             chunks = _rechunk(doc)
-            deferred = False
-            if self.embedder is not None:
-                if self._slow_embedder() and any(not c.embedding for c in chunks):
-                    # Found by its words now, by meaning too once the vectors are in.
-                    self.call(
-                        self.backend.upsert_document,
-                        document_id,
-                        _index_chunks(doc, chunks),
-                        indexed_count,
-                    )
-                    indexed_count = len(chunks)
-                    deferred = vectors_later
-                if not deferred:
-                    self._embed(self.embedder, chunks)
-            if not deferred:
-                self.call(
-                    self.backend.upsert_document,
-                    document_id,
-                    _index_chunks(doc, chunks),
-                    indexed_count,
-                )
+            # Found by its words now, by meaning too once the vectors are in.
+            deferred = self._slow_embedder() and any(not c.embedding for c in chunks)
+            if self.embedder is not None and not deferred:
+                self._embed(self.embedder, chunks)
+            self.call(
+                self.backend.upsert_document, document_id, _index_chunks(doc, chunks), indexed_count
+            )
         except Exception as exc:
             if doc is not None:
                 _record(doc, IndexStatus.FAILED, error=_describe(exc))
             raise
         _record(doc, IndexStatus.INDEXED)
+        self.vectors_pending = deferred
         if deferred:
             return f"indexed ({len(chunks)} chunks, vectors to follow)"
         return f"indexed ({len(chunks)} chunks)"
@@ -126,7 +114,7 @@ class Indexer:
         return isinstance(self.embedder, LocalEmbedder)
 
     def add_vectors(self, document_id: int) -> str:
-        """Embed the chunks a `sync(..., vectors_later=True)` left without vectors and upsert
+        """Embed the chunks a `sync` left without vectors and upsert
         the document again with them. A document changed meanwhile is left to its own sync."""
         doc = Document.objects.select_related("collection").filter(pk=document_id).first()
         if self.embedder is None or doc is None or not doc.published or not doc.index_is_current:

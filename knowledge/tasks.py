@@ -17,10 +17,11 @@ VECTORS_PRIORITY = -10
 @task(queue_name="indexing")
 def sync_document(document_id: int) -> str:
     with sync_span(document_id) as span, Indexer() as indexer:
-        outcome = indexer.sync(document_id, vectors_later=True)
+        outcome = indexer.sync(document_id)
+        vectors_pending = indexer.vectors_pending
         span.set_attribute("ragsite.index.outcome", outcome)
     log.info("document %s: %s", document_id, outcome)
-    if outcome.endswith("vectors to follow)"):
+    if vectors_pending:
         try:
             add_vectors.enqueue(document_id)
         except Exception:  # searchable by text meanwhile; sync_index makes the vectors

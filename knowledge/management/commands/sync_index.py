@@ -48,7 +48,7 @@ class Command(BaseCommand):
             failed = []
             for pk in tqdm(ids, desc="Syncing", unit="doc", disable=quiet or not ids):
                 try:
-                    indexer.sync(pk, vectors_later=True)
+                    indexer.sync(pk)
                 except Exception as exc:
                     failed.append((pk, exc))
             # Every document is searchable by text by now; the local model's vectors follow
