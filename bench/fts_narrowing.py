@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from bench.percentiles import print_percentiles
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -50,9 +52,7 @@ def main() -> None:
         overlap.append(len(found["before"] & found["after"]) / max(1, len(found["before"])))
     embedded.narrowed_query = narrowed
     print(f"{args.queries} questions ({args.mode}), load average {os.getloadavg()[0]:.2f}")
-    for name, values in times.items():
-        p50, p90, p99 = (np.percentile(values, p) * 1000 for p in (50, 90, 99))
-        print(f"{name}: p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms")
+    print_percentiles(times, (50, 90, 99))
     print(f"top 5 shared with every match scored: {np.mean(overlap):.2f}")
 
 

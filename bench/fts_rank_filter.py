@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from bench.percentiles import print_percentiles
+
 COLUMNS = "c.rowid, c.document_id, c.ordinal, c.citation, c.label, c.collection"
 WHERE = "c.document_id IN (SELECT document_id FROM document_groups WHERE grp IN (?, ?))"
 BEFORE = (
@@ -66,9 +68,7 @@ def main() -> None:
     print(f"{len(questions)} questions, load average {os.getloadavg()[0]:.2f}")
     p50, p99 = np.percentile(matches, [50, 99])
     print(f"matches per question: p50 {p50:.0f}, p99 {p99:.0f}")
-    for name, values in times.items():
-        p50, p99 = (np.percentile(values, p) * 1000 for p in (50, 99))
-        print(f"{name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print_percentiles(times)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from bench.percentiles import print_percentiles
 
 
 async def measure(path: Path, size: int, questions: int) -> dict[str, list[float]]:
@@ -61,9 +61,7 @@ def main() -> None:
         shutil.copyfile(args.index, copy)
         times = asyncio.run(measure(copy, args.size, args.questions))
     print(f"{args.questions} writes, each followed by a question; load {os.getloadavg()[0]:.2f}")
-    for name, values in times.items():
-        p50, p99 = (np.percentile(values, p) * 1000 for p in (50, 99))
-        print(f"{name}: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    print_percentiles(times, digits=0)
 
 
 if __name__ == "__main__":
