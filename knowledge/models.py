@@ -160,6 +160,9 @@ class Chunk(models.Model):
     embedding = models.BinaryField(null=True, blank=True, editable=False)
     # The model that made `embedding`: a vector of another model is made again, not reused.
     embedding_model = models.CharField(max_length=200, blank=True, default="", editable=False)
+    # For the offline answerer: a vector of each sentence that may answer, float16, in order
+    # (knowledge/sentence_vectors.py); empty when there is none, null until they are made.
+    sentence_vectors = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["document", "ordinal"]

@@ -7,6 +7,7 @@ import re
 
 from chat.llm.local import MAX_CITATIONS, NOT_STATED, NOTHING_FOUND, LocalAnswerer
 from knowledge.search.base import SearchHit
+from knowledge.sentence_vectors import sentence_key
 
 CITED = re.compile(r"\[([^\]]+)\]")
 
@@ -194,3 +195,47 @@ def test_the_page_retrieval_ranked_first_is_quoted_beside_a_better_worded_one():
     ]
     answer = compose("is the company putting money into my retirement savings fund", passages)
     assert "4 percent" in answer and "[benefits.pdf#page=1]" in answer
+
+
+def test_a_sentence_close_in_meaning_answers_though_it_shares_no_word():
+    passages = [
+        hit(
+            "travel.pdf#page=1",
+            "Travel safely, and spend the company's funds as carefully as your own. "
+            "Book trains early to get cheaper fares.",
+            title="Travel policy",
+        ),
+        hit(
+            "benefits.pdf#page=2",
+            "Northwind contributes 4 percent of your gross base salary every month. "
+            "Contributions are paid into the plan you chose when you joined.",
+            title="Benefits",
+            doc=2,
+        ),
+    ]
+    question = "does the company put money into my retirement"
+    # By words alone the travel rule wins: it shares "company".
+    assert "4 percent" not in compose(question, passages)
+    # The sentence vectors say which sentence means what was asked (cosines as e5 gives them:
+    # all between 0.7 and 0.9, only their order telling).
+    similarity = {
+        sentence_key(s): cosine
+        for s, cosine in [
+            ("Travel safely, and spend the company's funds as carefully as your own.", 0.79),
+            ("Book trains early to get cheaper fares.", 0.76),
+            ("Northwind contributes 4 percent of your gross base salary every month.", 0.86),
+            ("Contributions are paid into the plan you chose when you joined.", 0.81),
+        ]
+    }
+    answer = LocalAnswerer().compose(question, passages, similarity)
+    assert answer.startswith("Northwind contributes 4 percent")
+    assert "[benefits.pdf#page=2]" in answer
+
+
+def test_meaning_does_not_turn_an_unanswerable_question_into_an_answer():
+    passages = [hit("guide.pdf#page=1", "The annual hearing aid allowance is EUR 800 per person.")]
+    similarity = {sentence_key(passages[0].text): 0.9}
+    # However close the vectors: a question none of whose words the passages hold is off-topic,
+    # one naming what they never mention is declined.
+    for question in ("how tall is Mount Everest", "what is the hearing allowance in 1998"):
+        assert LocalAnswerer().compose(question, passages, similarity).startswith(NOT_STATED)

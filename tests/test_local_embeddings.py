@@ -85,8 +85,10 @@ async def test_the_question_is_embedded_off_the_event_loop(local, monkeypatch):
 
     monkeypatch.setattr(local_embeddings, "embed_query", spy)
     loop_thread = threading.current_thread()
-    titles, _ = await _sources(QUESTION, "hybrid")
+    # A question no other test asks: the process keeps the vectors of recent questions.
+    titles, _ = await _sources("may I take my pet to the workplace?", "hybrid")
     assert titles == ["Office rules"]
+    # Embedded once: the offline answerer compares the same vector with the sentences.
     assert len(threads) == 1 and threads[0] is not loop_thread
     assert threads[0].name.startswith("embed")
 
@@ -217,3 +219,65 @@ def test_vectors_stored_before_their_model_was_recorded_are_tagged_with_the_conf
     migration.tag_existing_vectors(apps, None)
     chunk.refresh_from_db()
     assert chunk.embedding_model == embedding_model_id() == "openai:text-embedding-3-small:0"
+
+
+PENSION = (
+    "Travel safely, and spend the company's funds as carefully as your own. "
+    "Northwind contributes 4 percent of your gross base salary to your pension every month. "
+    "Book trains early to get cheaper fares. "
+    "Receipts are uploaded within two weeks of the trip."
+)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_offline_answer_quotes_the_sentence_that_means_what_was_asked(local):
+    assert local.OPENAI_HOST == "local"
+    doc = await Document.objects.acreate(title="Staff handbook", body=PENSION)
+    await sync_to_async(call_command)("sync_index", verbosity=0)
+    chunk = await doc.chunks.aget()
+    # One vector per sentence, float16, beside the chunk's own.
+    assert len(bytes(chunk.sentence_vectors)) == 4 * 2 * local_embeddings.DIMENSIONS
+
+    async def answer() -> str:
+        body = ask("does the company put money into my retirement")
+        response = await AsyncClient().post("/chat", data=body, content_type="application/json")
+        assert response.status_code == 200, response.content
+        return response.json()["output_text"]
+
+    assert (await answer()).startswith("Northwind contributes 4 percent")
+    # Without them (a document indexed before they existed) the words decide, and the travel
+    # rule sharing "company" is quoted; sync_index makes what is missing.
+    await Chunk.objects.filter(pk=chunk.pk).aupdate(sentence_vectors=None)
+    assert not (await answer()).startswith("Northwind contributes")
+    await sync_to_async(call_command)("sync_index", verbosity=0)
+    assert (await answer()).startswith("Northwind contributes 4 percent")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sentence_vectors_are_kept_through_an_edit_that_leaves_their_chunk(local, monkeypatch):
+    doc = Document.objects.create(title="Staff handbook", body=PENSION)
+    call_command("sync_index", verbosity=0)
+    kept = bytes(doc.chunks.get().sentence_vectors)
+    embedded: list[list[str]] = []
+    real = local_embeddings.embed_passages
+
+    def counting(texts, name=None):
+        embedded.append(list(texts))
+        return real(texts, name)
+
+    monkeypatch.setattr(local_embeddings, "embed_passages", counting)
+    doc.collection = None
+    doc.title = "Handbook"  # a new title, the same text: nothing to embed again
+    doc.save()
+    call_command("sync_index", verbosity=0)
+    assert embedded == []
+    assert bytes(doc.chunks.get().sentence_vectors) == kept
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_sentence_vectors_where_a_language_model_answers(local):
+    local.OPENAI_HOST = "compatible"
+    doc = Document.objects.create(title="Staff handbook", body=PENSION)
+    call_command("sync_index", verbosity=0)
+    chunk = doc.chunks.get()
+    assert chunk.embedding and chunk.sentence_vectors is None

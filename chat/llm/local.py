@@ -3,7 +3,10 @@
 It answers extractively: it scores every sentence of the retrieved passages by the question's
 words it holds (weighted by how rare they are among the passages, compared as word stems), with
 half credit for the words of the sentences around it (a heading, the line before or after), and a
-bonus when the question asks for a figure, a time or a person and the sentence has one. It quotes
+bonus when the question asks for a figure, a time or a person and the sentence has one. With the
+offline embedding model on, each sentence's vector (made at index time, knowledge/sentence_vectors.py)
+adds how close its meaning is to the question's, so a sentence that answers in other words ("pension"
+for "retirement") can lead. It quotes
 the best few sentences, cites each one's page (at most three pages an answer), and streams the
 result in small deltas like a model would. When the passages hold too little of the question it
 says the documents do not answer it; if they share some of its words it then quotes the sentence
@@ -21,10 +24,12 @@ from functools import lru_cache
 from django.conf import settings
 
 from chat.llm.base import AnswerChunk, Rewrite
+from knowledge import sentence_vectors
 from knowledge.chunking import split_sentences
 from knowledge.search.base import SearchHit
 from knowledge.search.naming import name_words
 from knowledge.search.spelling import MIN_LENGTH, Vocabulary, words_of
+from knowledge.sentence_vectors import MIN_WORDS, WORD
 
 NOT_STATED = "I could not find an answer to that in the documents available to you."
 NOTHING_FOUND = (
@@ -32,7 +37,7 @@ NOTHING_FOUND = (
 )
 CLOSEST = "The closest passage, in “{title}”, says: “{quote}” [{citation}]"
 QUOTE_CHARS = 200  # a longer closest sentence is cut at a word and ended with "…"
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_WORD = WORD
 _STOP = frozenset(
     "a about after all also am an and any are as at be been before being but by can could did do "
     "does doing for from had has have how i if im in into is it its may me might must my no not "
@@ -42,7 +47,6 @@ _STOP = frozenset(
 )
 MAX_SENTENCES = 4
 MAX_CITATIONS = 3  # pages cited in one answer
-MIN_WORDS = 4  # a shorter "sentence" is a heading or a label: context, not an answer
 # The evidence threshold: the best sentence (with half its neighbours' words) must hold this
 # share of the question's weighted words, or the answer is that nothing was found.
 MIN_COVERAGE = 0.1
@@ -70,6 +74,12 @@ RANK_WEIGHT = 0.02
 # sentence is quoted too (and its page cited) if it scores at least this share of the best one:
 # retrieval saw more of the page than the words a sentence shares with the question.
 TOP_PASSAGE = 0.3
+# With sentence vectors (knowledge/sentence_vectors.py), how close a sentence's meaning is to the
+# question adds this much to its score at most, and a sentence this close (scaled: 1 the closest,
+# 0 the median) may lead an answer without sharing the question's words ("does the company put
+# money into my retirement" -> "Northwind contributes 4 percent of your gross base salary").
+MEANING_WEIGHT = 0.4
+MEANING_LEADS = 0.9
 WORDS_PER_DELTA = 3
 STEM_LENGTH = 6  # stems are cut to this many letters: "relocation", "relocate" -> "reloca"
 
@@ -137,6 +147,8 @@ class _Sentence:
     ranks: list[int] = field(default_factory=list)  # of those pages' passages
     documents: set[int] = field(default_factory=set)
     shape: str = ""  # its words, lower case, numbers left out
+    key: str = ""  # its words, lower case: how its vector is found
+    meaning: float = 0.0  # how close its vector is to the question's, scaled among the candidates
     repeated: bool = False  # on several retrieved pages of one document
     follower: bool = False  # has none of the question's words, only its neighbours do
     named: bool = False  # from a document the question names
@@ -198,6 +210,7 @@ def _candidates(passages: list[SearchHit]) -> tuple[list[_Sentence], set[str]]:
                     [rank],
                     {hit.document_id},
                     shape,
+                    key,
                 )
             elif hit.citation not in found.citations:
                 found.citations.append(hit.citation)
@@ -207,6 +220,21 @@ def _candidates(passages: list[SearchHit]) -> tuple[list[_Sentence], set[str]]:
     for c in candidates:
         c.repeated = any(len(shapes[(c.shape, d)]) > 1 for d in c.documents)
     return candidates, seen
+
+
+def _scale_meaning(candidates: list[_Sentence], similarity: dict[str, float]) -> None:
+    """Each candidate's cosine to the question, scaled so the closest one is 1 and the median
+    (or anything below) 0: e5's cosines all sit between 0.7 and 0.9, so only the order counts."""
+    found = sorted(similarity[c.key] for c in candidates if c.key in similarity)
+    if len(found) < 3:
+        return
+    middle, top = found[len(found) // 2], found[-1]
+    if top - middle < 1e-6:
+        return
+    for c in candidates:
+        cosine = similarity.get(c.key)
+        if cosine is not None:
+            c.meaning = max(0.0, (cosine - middle) / (top - middle))
 
 
 def _choose(best: _Sentence, scored: list[_Sentence]) -> list[_Sentence]:
@@ -302,10 +330,14 @@ class LocalAnswerer:
     async def rewrite_query(self, history: list[dict], question: str) -> Rewrite:
         return Rewrite(query=question, note="offline answerer: the question is the query")
 
-    def compose(self, question: str, passages: list[SearchHit]) -> str:
+    def compose(
+        self, question: str, passages: list[SearchHit], similarity: dict[str, float] | None = None
+    ) -> str:
         candidates, seen = _candidates(passages)
         if not candidates:
             return NOTHING_FOUND
+        if similarity:
+            _scale_meaning(candidates, similarity)
         typed = _WORD.findall(question)
         asked = [w.lower() for w in typed]
         if not seen.issuperset(w for w in asked if len(w) >= MIN_LENGTH):
@@ -359,12 +391,13 @@ class LocalAnswerer:
             matched = wanted & candidate.terms
             headed = wanted & candidate.heading
             near = wanted & candidate.context
-            if len(matched) + len(headed) + len(near) < needed:
+            close = candidate.meaning >= MEANING_LEADS
+            if len(matched) + len(headed) + len(near) < needed and not close:
                 continue
             # A sentence with none of the question's words may still hold its answer next to
             # one that has them ("Lunch at the canteen." "A main course is EUR 4.20."): it can
             # follow a quoted sentence of its page, never lead an answer or bring a page.
-            candidate.follower = not matched
+            candidate.follower = not matched and not close
             candidate.coverage = (
                 sum(weight[t] for t in matched)
                 + HEADING_CREDIT * sum(weight[t] for t in headed)
@@ -383,12 +416,13 @@ class LocalAnswerer:
                 - RANK_WEIGHT * candidate.rank
                 - len(candidate.text) / 20000
                 + (NAMED_BONUS if candidate.named else 0.0)
+                + MEANING_WEIGHT * candidate.meaning
             )
             scored.append(candidate)
         scored.sort(key=lambda c: c.score, reverse=True)
 
         leader = next((c for c in scored if not c.follower), None)
-        if leader is None or leader.coverage < MIN_COVERAGE:
+        if leader is None or (leader.coverage < MIN_COVERAGE and leader.meaning < MEANING_LEADS):
             return _closest(candidates, wanted, weight, passages)
         chosen = _choose(leader, scored)
         if all(0 not in c.ranks for c in chosen):
@@ -403,10 +437,15 @@ class LocalAnswerer:
         temperature: float | None,
         reasoning_effort: str | None = None,
     ) -> AsyncGenerator[AnswerChunk, None]:
-        return self.stream_answer(question, passages)
+        similarity = None
+        if sentence_vectors.enabled():
+            similarity = await sentence_vectors.similarity(question, passages)
+        return self.stream_answer(question, passages, similarity)
 
-    async def stream_answer(self, question: str, passages: list[SearchHit]):
-        answer = self.compose(question, passages)
+    async def stream_answer(
+        self, question: str, passages: list[SearchHit], similarity: dict[str, float] | None = None
+    ):
+        answer = self.compose(question, passages, similarity)
         words = answer.split(" ")
         delay = settings.CHAT_STREAM_DELAY_SECONDS
         for start in range(0, len(words), WORDS_PER_DELTA):
