@@ -3,11 +3,11 @@
 It answers extractively: it scores every sentence of the retrieved passages by the question's
 words it holds (weighted by how rare they are among the passages, compared as word stems), with
 half credit for the words of the sentences around it (a heading, the line before or after), and a
-bonus when the question asks for a figure, a time or a person and the sentence has one. With the
-offline embedding model on, each sentence's vector (made at index time, knowledge/sentence_vectors.py)
-adds how close its meaning is to the question's, so a sentence that answers in other words ("pension"
-for "retirement") can lead. It quotes
-the best few sentences, cites each one's page (at most three pages an answer), and streams the
+bonus when the question asks for a figure, a time or a person and the sentence has one. With
+the offline embedding model on, each sentence's vector (made at index time, see
+knowledge/sentence_vectors.py) adds how close its meaning is to the question's, so a sentence
+that answers in other words ("pension" for "retirement") can lead. It quotes the best few
+sentences, cites each one's page (at most three pages an answer), and streams the
 result in small deltas like a model would. When the passages hold too little of the question it
 says the documents do not answer it; if they share some of its words it then quotes the sentence
 that comes closest, cited, so the reader can check. Only a question none of whose words are in
