@@ -80,6 +80,9 @@ TOP_PASSAGE = 0.3
 # money into my retirement" -> "Northwind contributes 4 percent of your gross base salary").
 MEANING_WEIGHT = 0.4
 MEANING_LEADS = 0.9
+# ...and a sentence this close counts as one more of the question's words found in it, for the
+# evidence a sentence needs to be considered at all.
+MEANING_COUNTS = 0.5
 WORDS_PER_DELTA = 3
 STEM_LENGTH = 6  # stems are cut to this many letters: "relocation", "relocate" -> "reloca"
 
@@ -392,7 +395,9 @@ class LocalAnswerer:
             headed = wanted & candidate.heading
             near = wanted & candidate.context
             close = candidate.meaning >= MEANING_LEADS
-            if len(matched) + len(headed) + len(near) < needed and not close:
+            evidence = len(matched) + len(headed) + len(near)
+            evidence += candidate.meaning >= MEANING_COUNTS
+            if evidence < needed and not close:
                 continue
             # A sentence with none of the question's words may still hold its answer next to
             # one that has them ("Lunch at the canteen." "A main course is EUR 4.20."): it can
