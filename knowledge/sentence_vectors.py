@@ -10,6 +10,7 @@ them costs about as much CPU again as the chunk's own vector; answering with the
 """
 
 import re
+from dataclasses import replace
 
 import numpy as np
 from asgiref.sync import sync_to_async
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from core.db import release_db
+from knowledge.anchors import is_anchor
 from knowledge.chunking import split_sentences
 from knowledge.embeddings import embeddings_enabled, get_embedder
 from knowledge.models import Chunk
@@ -54,41 +56,69 @@ def pack(vectors: list[tuple[float, ...]]) -> bytes:
     return matrix.astype(np.float16).tobytes()
 
 
-def _rows(hits: list[SearchHit]) -> list[tuple[str, bytes]]:
-    """The chunks behind the hits: a page's every chunk (a hit stands for its page), else the
-    hit's own."""
+def _near(hit: SearchHit, document_id: int, label: str, ordinal: int) -> bool:
+    """Whether a chunk is in the hit's surroundings: its page (slide, sheet), or without one the
+    chunks either side of it, which the hit's citation (the document's) cites too."""
+    if document_id != hit.document_id:
+        return False
+    if is_anchor(hit.label):
+        return label == hit.label
+    return abs(ordinal - hit.ordinal) <= 1 and not is_anchor(label)
+
+
+def _rows(hits: list[SearchHit]) -> list[tuple[int, str, int, str, bytes | None]]:
     where = Q()
     for hit in hits:
-        if hit.label.startswith("page="):
+        if is_anchor(hit.label):
             where |= Q(document_id=hit.document_id, label=hit.label)
         else:
-            where |= Q(document_id=hit.document_id, ordinal=hit.ordinal)
+            where |= Q(
+                document_id=hit.document_id, ordinal__range=(hit.ordinal - 1, hit.ordinal + 1)
+            )
     try:
-        rows = Chunk.objects.filter(where).exclude(sentence_vectors=None)
+        rows = Chunk.objects.filter(where).order_by("document_id", "ordinal")
         return [
-            (text, bytes(blob or b""))
-            for text, blob in rows.values_list("text", "sentence_vectors")
+            (document_id, label, ordinal, text, None if blob is None else bytes(blob))
+            for document_id, label, ordinal, text, blob in rows.values_list(
+                "document_id", "label", "ordinal", "text", "sentence_vectors"
+            )
         ]
     finally:
         release_db()
 
 
-async def similarity(question: str, hits: list[SearchHit]) -> dict[str, float]:
-    """Each retrieved sentence's cosine to the question, by `sentence_key`; empty when the
-    chunks have no sentence vectors yet (they follow the text into the index)."""
+async def context(question: str, hits: list[SearchHit]) -> tuple[list[SearchHit], dict[str, float]]:
+    """The passages widened to their surroundings, and each of their sentences' cosine to the
+    question by `sentence_key` (none for chunks whose vectors are still to come).
+
+    A fact often sits a sentence past the chunk that matched ("Laptops are replaced every 36
+    months." after the chunk about choosing one): the answerer reads the chunks either side of
+    a hit without a page, whose citation (the document's) cites them too."""
     if not hits:
-        return {}
+        return hits, {}
     rows = await sync_to_async(_rows, thread_sensitive=False)(hits)
-    if not rows:
-        return {}
-    query = np.asarray(await get_embedder().embed_query(question), dtype=np.float32)
-    query /= max(float(np.linalg.norm(query)), 1e-12)
+    widened = []
+    for hit in hits:
+        around = [text for d, label, o, text, _ in rows if _near(hit, d, label, o)]
+        # A page's hit keeps its own text: the answerer quoting the rest of a long page
+        # measured worse on the public set, and the page's sentences still have their cosines.
+        widened.append(
+            hit if is_anchor(hit.label) or not around else replace(hit, text=" ".join(around))
+        )
     found: dict[str, float] = {}
-    for text, blob in rows:
-        sentences = sentences_of(text)
-        matrix = np.frombuffer(blob, dtype=np.float16)
-        if not sentences or matrix.size != len(sentences) * query.size:
-            continue  # made with another model, or by another sentence splitter: skip
-        cosines = matrix.reshape(len(sentences), query.size).astype(np.float32) @ query
-        found.update(zip((key for key, _ in sentences), cosines.tolist(), strict=True))
-    return found
+    if any(blob for *_, blob in rows):
+        query = np.asarray(await get_embedder().embed_query(question), dtype=np.float32)
+        query /= max(float(np.linalg.norm(query)), 1e-12)
+        for *_, text, blob in rows:
+            if blob:
+                found.update(_cosines(text, blob, query))
+    return widened, found
+
+
+def _cosines(text: str, blob: bytes, query: np.ndarray) -> dict[str, float]:
+    sentences = sentences_of(text)
+    matrix = np.frombuffer(blob, dtype=np.float16)
+    if not sentences or matrix.size != len(sentences) * query.size:
+        return {}  # made with another model, or by another sentence splitter
+    cosines = matrix.reshape(len(sentences), query.size).astype(np.float32) @ query
+    return dict(zip((key for key, _ in sentences), cosines.tolist(), strict=True))

@@ -444,7 +444,7 @@ class LocalAnswerer:
     ) -> AsyncGenerator[AnswerChunk, None]:
         similarity = None
         if sentence_vectors.enabled():
-            similarity = await sentence_vectors.similarity(question, passages)
+            passages, similarity = await sentence_vectors.context(question, passages)
         return self.stream_answer(question, passages, similarity)
 
     async def stream_answer(

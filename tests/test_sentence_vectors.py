@@ -1,0 +1,61 @@
+"""The offline answerer's reading around a hit (knowledge/sentence_vectors.py): the chunks either
+side of a hit without a page, in order, never another page, never another document."""
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from knowledge import sentence_vectors
+from knowledge.models import Chunk, Document
+from knowledge.search.base import SearchHit
+
+
+def _hit(doc: Document, ordinal: int, label: str = "") -> SearchHit:
+    text = Chunk.objects.get(document=doc, ordinal=ordinal).text
+    return SearchHit(
+        document_id=doc.pk,
+        ordinal=ordinal,
+        title=doc.title,
+        text=text,
+        citation="x",
+        score=1.0,
+        label=label,
+    )
+
+
+def _chunks(doc: Document, texts: list[str], labels: list[str] | None = None) -> None:
+    labels = labels or [""] * len(texts)
+    Chunk.objects.bulk_create(
+        Chunk(document=doc, ordinal=i, text=t, label=lb, token_count=10)
+        for i, (t, lb) in enumerate(zip(texts, labels, strict=True))
+    )
+
+
+_achunks = sync_to_async(_chunks)
+_ahit = sync_to_async(_hit)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_hit_without_a_page_is_read_with_the_chunks_either_side():
+    doc = await Document.objects.acreate(title="Equipment", body="-")
+    other = await Document.objects.acreate(title="Other", body="-")
+    texts = [f"Chunk {n} says thing number {n} about laptops." for n in range(5)]
+    await _achunks(doc, texts)
+    await _achunks(other, ["The other document says something else entirely."])
+    hit = await _ahit(doc, 2)
+    widened, similarity = await sentence_vectors.context("how often are laptops replaced", [hit])
+    assert widened[0].text == " ".join(texts[1:4])  # in order, the hit between its neighbours
+    assert widened[0].citation == hit.citation and widened[0].ordinal == 2
+    assert similarity == {}  # no sentence vectors yet: the words alone decide
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_page_hit_keeps_its_text_and_no_neighbour_crosses_into_a_page():
+    doc = await Document.objects.acreate(title="Guide", body="-")
+    texts = ["Page one text about the plan.", "Page two text.", "More of page two.", "Notes."]
+    await _achunks(doc, texts, ["page=1", "page=2", "page=2", ""])
+    page_hit = await _ahit(doc, 1, "page=2")
+    widened, _ = await sentence_vectors.context("plan", [page_hit])
+    assert widened[0].text == texts[1]
+    notes = await _ahit(doc, 3)
+    widened, _ = await sentence_vectors.context("plan", [notes])
+    assert widened[0].text == texts[3]  # its neighbour is on a page another citation names
