@@ -239,3 +239,24 @@ def test_meaning_does_not_turn_an_unanswerable_question_into_an_answer():
     # one naming what they never mention is declined.
     for question in ("how tall is Mount Everest", "what is the hearing allowance in 1998"):
         assert LocalAnswerer().compose(question, passages, similarity).startswith(NOT_STATED)
+
+
+def test_meaning_stands_in_for_words_only_when_some_sentence_is_close_in_absolute_terms():
+    texts = [
+        "The update check runs every night at 3:00 on the device.",
+        "Trips abroad need the approval of your manager.",
+        "The thermostat display shows the room temperature.",
+    ]
+    passages = [hit(f"manual.pdf#page={n}", t) for n, t in enumerate(texts, start=1)]
+    question = "who won the football match last night"  # the passages know one word of five
+
+    def answer(cosines):
+        similarity = {sentence_key(t): c for t, c in zip(texts, cosines, strict=True)}
+        return LocalAnswerer().compose(question, passages, similarity)
+
+    # Scaled among themselves the first sentence is the closest, but no sentence is near the
+    # question (e5 puts unrelated text at 0.70-0.80): declined, as on its words alone.
+    assert answer([0.76, 0.72, 0.70]).startswith(NOT_STATED)
+    assert compose(question, passages).startswith(NOT_STATED)
+    # Truly close, it may answer in other words.
+    assert answer([0.86, 0.72, 0.70]).startswith("The update check runs every night")

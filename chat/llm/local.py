@@ -83,6 +83,8 @@ MEANING_LEADS = 0.9
 # ...and a sentence this close counts as one more of the question's words found in it, for the
 # evidence a sentence needs to be considered at all.
 MEANING_COUNTS = 0.5
+# Below this cosine (e5's) no sentence is about the question: unrelated text scores 0.70-0.80.
+MEANING_FLOOR = 0.8
 WORDS_PER_DELTA = 3
 STEM_LENGTH = 6  # stems are cut to this many letters: "relocation", "relocate" -> "reloca"
 
@@ -225,19 +227,21 @@ def _candidates(passages: list[SearchHit]) -> tuple[list[_Sentence], set[str]]:
     return candidates, seen
 
 
-def _scale_meaning(candidates: list[_Sentence], similarity: dict[str, float]) -> None:
+def _scale_meaning(candidates: list[_Sentence], similarity: dict[str, float]) -> float:
     """Each candidate's cosine to the question, scaled so the closest one is 1 and the median
-    (or anything below) 0: e5's cosines all sit between 0.7 and 0.9, so only the order counts."""
+    (or anything below) 0: e5's cosines all sit between 0.7 and 0.9, so the order tells more
+    than the values. Returns the closest one's cosine."""
     found = sorted(similarity[c.key] for c in candidates if c.key in similarity)
     if len(found) < 3:
-        return
+        return 0.0
     middle, top = found[len(found) // 2], found[-1]
     if top - middle < 1e-6:
-        return
+        return 0.0
     for c in candidates:
         cosine = similarity.get(c.key)
         if cosine is not None:
             c.meaning = max(0.0, (cosine - middle) / (top - middle))
+    return top
 
 
 def _choose(best: _Sentence, scored: list[_Sentence]) -> list[_Sentence]:
@@ -339,8 +343,7 @@ class LocalAnswerer:
         candidates, seen = _candidates(passages)
         if not candidates:
             return NOTHING_FOUND
-        if similarity:
-            _scale_meaning(candidates, similarity)
+        closest = _scale_meaning(candidates, similarity) if similarity else 0.0
         typed = _WORD.findall(question)
         asked = [w.lower() for w in typed]
         if not seen.issuperset(w for w in asked if len(w) >= MIN_LENGTH):
@@ -380,6 +383,11 @@ class LocalAnswerer:
             needed = len(known)
         else:
             needed = 1 if 3 * len(known) >= 2 * len(wanted) else 2
+        # The sentences' meaning is scaled among them, so some sentence is always the closest:
+        # it may stand in for the question's words only when it is close in absolute terms too
+        # (a question about something else, "who won the football match last night", has no
+        # sentence that close), or the passages know most of the words anyway.
+        trusted = closest >= MEANING_FLOOR or 3 * len(known) >= 2 * len(wanted)
         wants_figure = not _ASKS_FIGURE.isdisjoint(asked)
         wants_person = not _ASKS_PERSON.isdisjoint(asked)
         named = _named_passages(question, passages)
@@ -394,9 +402,9 @@ class LocalAnswerer:
             matched = wanted & candidate.terms
             headed = wanted & candidate.heading
             near = wanted & candidate.context
-            close = candidate.meaning >= MEANING_LEADS
+            close = trusted and candidate.meaning >= MEANING_LEADS
             evidence = len(matched) + len(headed) + len(near)
-            evidence += candidate.meaning >= MEANING_COUNTS
+            evidence += trusted and candidate.meaning >= MEANING_COUNTS
             if evidence < needed and not close:
                 continue
             # A sentence with none of the question's words may still hold its answer next to
@@ -427,7 +435,9 @@ class LocalAnswerer:
         scored.sort(key=lambda c: c.score, reverse=True)
 
         leader = next((c for c in scored if not c.follower), None)
-        if leader is None or (leader.coverage < MIN_COVERAGE and leader.meaning < MEANING_LEADS):
+        if leader is None or (
+            leader.coverage < MIN_COVERAGE and not (trusted and leader.meaning >= MEANING_LEADS)
+        ):
             return _closest(candidates, wanted, weight, passages)
         chosen = _choose(leader, scored)
         if all(0 not in c.ranks for c in chosen):
