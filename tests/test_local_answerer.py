@@ -260,3 +260,21 @@ def test_meaning_stands_in_for_words_only_when_some_sentence_is_close_in_absolut
     assert compose(question, passages).startswith(NOT_STATED)
     # Truly close, it may answer in other words.
     assert answer([0.86, 0.72, 0.70]).startswith("The update check runs every night")
+
+
+def test_a_sentence_close_in_meaning_needs_one_word_less_of_the_question():
+    texts = {
+        "Northwind will pay a subsidy of EUR 150 per month for nursery fees.": 0.85,
+        "Families may use KidsCare emergency childcare ten days a year.": 0.87,
+        "The helpdesk answers calls between 8:00 and 18:00.": 0.78,
+        "Printers are on every floor of the office.": 0.72,
+        "Meeting rooms are booked in the portal.": 0.74,
+    }
+    passages = [hit(f"p{n}.pdf#page=1", t, doc=n) for n, t in enumerate(texts, start=1)]
+    similarity = {sentence_key(t): cosine for t, cosine in texts.items()}
+    # The passages know one of the question's four words ("pay"): a sentence needs two pieces
+    # of evidence, and being close in meaning is one.
+    answer = LocalAnswerer().compose(
+        "do we get help to pay for daycare costs", passages, similarity
+    )
+    assert answer.startswith("Northwind will pay a subsidy of EUR 150 per month")
