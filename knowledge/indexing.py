@@ -191,8 +191,7 @@ def _rechunk(doc: Document) -> list[Chunk]:
     kept = doc.chunks.exclude(embedding=None)
     if embeddings_enabled():
         kept = kept.filter(embedding_model=embedding_model_id())
-    old = {c.text: (c.embedding, c.embedding_model, c.sentence_vectors) for c in kept}
-    new = (None, "", None)
+    old = {c.text: c for c in kept}
     chunks = [
         Chunk(
             document=doc,
@@ -200,9 +199,7 @@ def _rechunk(doc: Document) -> list[Chunk]:
             text=p.text,
             label=p.label[:300],
             token_count=p.token_count,
-            embedding=old.get(p.text, new)[0],
-            embedding_model=old.get(p.text, new)[1],
-            sentence_vectors=old.get(p.text, new)[2],
+            **_vectors_of(old.get(p.text)),
         )
         for i, p in enumerate(pieces)
     ]
@@ -210,6 +207,16 @@ def _rechunk(doc: Document) -> list[Chunk]:
         doc.chunks.all().delete()
         Chunk.objects.bulk_create(chunks)
     return chunks
+
+
+def _vectors_of(chunk: Chunk | None) -> dict:
+    if chunk is None:
+        return {}
+    return {
+        "embedding": chunk.embedding,
+        "embedding_model": chunk.embedding_model,
+        "sentence_vectors": chunk.sentence_vectors,
+    }
 
 
 def _index_chunks(doc: Document, chunks: list[Chunk]) -> list[IndexChunk]:

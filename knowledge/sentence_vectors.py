@@ -56,14 +56,21 @@ def pack(vectors: list[tuple[float, ...]]) -> bytes:
     return matrix.astype(np.float16).tobytes()
 
 
-def _near(hit: SearchHit, document_id: int, label: str, ordinal: int) -> bool:
-    """Whether a chunk is in the hit's surroundings: its page (slide, sheet), or without one the
-    chunks either side of it, which the hit's citation (the document's) cites too."""
-    if document_id != hit.document_id:
-        return False
+def _beside(hit: SearchHit, document_id: int, label: str, ordinal: int) -> bool:
+    """Whether a chunk is read with a hit that has no page: the chunks either side of it, which
+    the hit's citation (the document's) cites too."""
+    return (
+        document_id == hit.document_id and not is_anchor(label) and abs(ordinal - hit.ordinal) <= 1
+    )
+
+
+def _widen(hit: SearchHit, rows: list[tuple[int, str, int, str, bytes | None]]) -> SearchHit:
     if is_anchor(hit.label):
-        return label == hit.label
-    return abs(ordinal - hit.ordinal) <= 1 and not is_anchor(label)
+        # A page's hit keeps its own text (its page's matching chunks): the answerer quoting the
+        # rest of a long page measured worse on the public set.
+        return hit
+    around = [text for d, label, o, text, _ in rows if _beside(hit, d, label, o)]
+    return replace(hit, text=" ".join(around)) if around else hit
 
 
 def _rows(hits: list[SearchHit]) -> list[tuple[int, str, int, str, bytes | None]]:
@@ -97,21 +104,20 @@ async def context(question: str, hits: list[SearchHit]) -> tuple[list[SearchHit]
     if not hits:
         return hits, {}
     rows = await sync_to_async(_rows, thread_sensitive=False)(hits)
-    widened = []
-    for hit in hits:
-        around = [text for d, label, o, text, _ in rows if _near(hit, d, label, o)]
-        # A page's hit keeps its own text: the answerer quoting the rest of a long page
-        # measured worse on the public set, and the page's sentences still have their cosines.
-        widened.append(
-            hit if is_anchor(hit.label) or not around else replace(hit, text=" ".join(around))
-        )
+    widened = [_widen(hit, rows) for hit in hits]
+    # The page rows fetched for a page's hit include its chunks that did not match: only the
+    # chunks the answerer reads are scored.
+    read = [
+        (text, blob)
+        for d, _, _, text, blob in rows
+        if blob and any(d == w.document_id and text in w.text for w in widened)
+    ]
     found: dict[str, float] = {}
-    if any(blob for *_, blob in rows):
+    if read:
         query = np.asarray(await get_embedder().embed_query(question), dtype=np.float32)
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        for *_, text, blob in rows:
-            if blob:
-                found.update(_cosines(text, blob, query))
+        for text, blob in read:
+            found.update(_cosines(text, blob, query))
     return widened, found
 
 

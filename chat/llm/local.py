@@ -37,7 +37,6 @@ NOTHING_FOUND = (
 )
 CLOSEST = "The closest passage, in “{title}”, says: “{quote}” [{citation}]"
 QUOTE_CHARS = 200  # a longer closest sentence is cut at a word and ended with "…"
-_WORD = WORD
 _STOP = frozenset(
     "a about after all also am an and any are as at be been before being but by can could did do "
     "does doing for from had has have how i if im in into is it its may me might must my no not "
@@ -119,7 +118,7 @@ def _stem(word: str) -> str:
 
 
 def terms(text: str) -> set[str]:
-    return _terms_of(_WORD.findall(text.lower()))
+    return _terms_of(WORD.findall(text.lower()))
 
 
 def _terms_of(words: list[str]) -> set[str]:
@@ -181,7 +180,7 @@ def _candidates(passages: list[SearchHit]) -> tuple[list[_Sentence], set[str]]:
     seen: set[str] = set()
     for rank, hit in enumerate(passages):
         sentences = split_sentences(hit.text)
-        words = [_WORD.findall(s.lower()) for s in sentences]
+        words = [WORD.findall(s.lower()) for s in sentences]
         found_terms = [_terms_of(w) for w in words]
         short = [len(w) < MIN_WORDS for w in words]
         title = _title_terms(hit.title)
@@ -194,7 +193,7 @@ def _candidates(passages: list[SearchHit]) -> tuple[list[_Sentence], set[str]]:
                 continue
             if all(t in title or t.isdigit() or t == "page" for t in own):
                 continue  # the document's title, a page number: a running header or footer
-            key = " ".join(words[position])
+            key = " ".join(words[position])  # = sentence_key(sentence): its vector's key
             figures = _DIGIT.search(sentence) is not None
             shape = _DIGITS.sub("#", key) if figures else key
             shapes.setdefault((shape, hit.document_id), set()).add(hit.citation)
@@ -344,7 +343,7 @@ class LocalAnswerer:
         if not candidates:
             return NOTHING_FOUND
         closest = _scale_meaning(candidates, similarity) if similarity else 0.0
-        typed = _WORD.findall(question)
+        typed = WORD.findall(question)
         asked = [w.lower() for w in typed]
         if not seen.issuperset(w for w in asked if len(w) >= MIN_LENGTH):
             # A misspelt question word counts as the passages' word nearest to it.
