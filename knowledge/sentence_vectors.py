@@ -70,7 +70,7 @@ def _widen(hit: SearchHit, rows: list[tuple[int, str, int, str, bytes | None]]) 
         # rest of a long page measured worse on the public set.
         return hit
     around = [text for d, label, o, text, _ in rows if _beside(hit, d, label, o)]
-    return replace(hit, text=" ".join(around)) if around else hit
+    return replace(hit, text="\n\n".join(around)) if around else hit
 
 
 def _rows(hits: list[SearchHit]) -> list[tuple[int, str, int, str, bytes | None]]:

@@ -6,6 +6,7 @@ import sqlite3
 import pytest
 
 from knowledge.access import EVERYTHING
+from knowledge.chunking import split_sentences
 from knowledge.search.base import IndexChunk, SearchQuery
 from knowledge.search.embedded import SCHEMA_VERSION, EmbeddedSearchBackend
 
@@ -50,7 +51,7 @@ async def test_each_page_is_one_hit_and_carries_its_matching_chunks(index):
     await index.upsert_document(
         1,
         [
-            chunk(1, 0, "Glasses allowance: EUR 150 for glasses.", page=3),
+            chunk(1, 0, "Glasses allowance: EUR 150 for glasses", page=3),  # a table row: no stop
             chunk(1, 1, "Glasses need a prescription for glasses.", page=3),
             chunk(1, 2, "Glasses bought abroad are reimbursed.", page=4),
         ],
@@ -58,6 +59,11 @@ async def test_each_page_is_one_hit_and_carries_its_matching_chunks(index):
     hits = await ask(index, "glasses", top=2)
     assert [h.label for h in hits] == ["page=3", "page=4"]
     assert "EUR 150" in hits[0].text and "prescription" in hits[0].text
+    # The chunks stay apart as sentences: the row does not run on into the next chunk.
+    assert split_sentences(hits[0].text) == [
+        "Glasses allowance: EUR 150 for glasses",
+        "Glasses need a prescription for glasses.",
+    ]
 
 
 async def test_the_document_a_question_names_ranks_above_its_twin(index):

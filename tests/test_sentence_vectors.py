@@ -43,7 +43,7 @@ async def test_a_hit_without_a_page_is_read_with_the_chunks_either_side():
     await _achunks(other, ["The other document says something else entirely."])
     hit = await _ahit(doc, 2)
     widened, similarity = await sentence_vectors.context("how often are laptops replaced", [hit])
-    assert widened[0].text == " ".join(texts[1:4])  # in order, the hit between its neighbours
+    assert widened[0].text == "\n\n".join(texts[1:4])  # in order, the hit between its neighbours
     assert widened[0].citation == hit.citation and widened[0].ordinal == 2
     assert similarity == {}  # no sentence vectors yet: the words alone decide
 
@@ -59,3 +59,19 @@ async def test_a_page_hit_keeps_its_text_and_no_neighbour_crosses_into_a_page():
     notes = await _ahit(doc, 3)
     widened, _ = await sentence_vectors.context("plan", [notes])
     assert widened[0].text == texts[3]  # its neighbour is on a page another citation names
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_chunk_border_stays_a_sentence_border():
+    """A chunk that ends without a full stop (a table's last row) must not run on into the next
+    chunk's first sentence once they are read together: the merged "sentence" would have no
+    vector (its key is no chunk's) and the table row's figure would be read as part of prose."""
+    doc = await Document.objects.acreate(title="Org chart", body="-")
+    texts = [
+        "Department Head Headcount Engineering Dario Mancini 176 Sales Katharina Albers 61",
+        "The leadership team meets every Monday at nine.",
+    ]
+    await _achunks(doc, texts)
+    widened, _ = await sentence_vectors.context("how many engineers", [await _ahit(doc, 0)])
+    read = sentence_vectors.sentences_of(widened[0].text)
+    assert read == [s for t in texts for s in sentence_vectors.sentences_of(t)]

@@ -27,6 +27,6 @@ def distinct_pages(hits: list[SearchHit], top: int) -> list[SearchHit]:
     for key, hit in best.items():
         if extra[key]:
             parts = sorted([hit, *extra[key]], key=lambda h: h.ordinal)
-            hit = replace(hit, text=" ".join(p.text for p in parts))
+            hit = replace(hit, text="\n\n".join(p.text for p in parts))
         out.append(hit)
     return out
