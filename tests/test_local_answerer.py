@@ -77,6 +77,22 @@ def closest(citation, quote, title="Member guide"):
     return f"{NOT_STATED} The closest passage, in “{title}”, says: “{quote}” [{citation}]."
 
 
+def test_inflected_words_match_their_stem():
+    """"paying" finds "pays", "relocating" finds "relocation": the words are compared as Snowball
+    stems (the index's porter tokenizer's family), not cut at a fixed length."""
+    passages = [
+        hit("benefits.pdf#page=2", "Northwind pays a childcare subsidy of EUR 150 per month."),
+        hit("benefits.pdf#page=3", "Help with your bike: a lease through the bike scheme."),
+    ]
+    answer = compose("help paying childcare", passages)
+    assert "EUR 150" in answer and "bike" not in answer
+    passages = [
+        hit("leave.md", "Relocation to a new home gives you 1 day of special leave."),
+        hit("travel.md", "Book a new hotel through the travel desk."),
+    ]
+    assert "1 day" in compose("day off relocating to a new home", passages)
+
+
 def test_no_answer_in_the_passages_says_so_and_points_to_the_closest_passage():
     passages = [
         hit("manual.pdf#page=30", "The thermostat weighs 180 g and measures 96 x 96 x 22 mm."),

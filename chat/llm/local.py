@@ -21,6 +21,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import snowballstemmer
 from django.conf import settings
 
 from chat.llm.base import AnswerChunk, Rewrite
@@ -85,7 +86,6 @@ MEANING_COUNTS = 0.5
 # Below this cosine (e5's) no sentence is about the question: unrelated text scores 0.70-0.80.
 MEANING_FLOOR = 0.8
 WORDS_PER_DELTA = 3
-STEM_LENGTH = 6  # stems are cut to this many letters: "relocation", "relocate" -> "reloca"
 
 _FIGURE_WORDS = frozenset(
     "one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
@@ -106,15 +106,9 @@ _DIGITS = re.compile(r"\d+")
 _NAME = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+")
 
 
-def _stem(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    else:
-        for suffix in ("ing", "ed", "es", "s"):
-            if len(word) > len(suffix) + 3 and word.endswith(suffix) and not word.endswith("ss"):
-                word = word[: -len(suffix)]
-                break
-    return word[:STEM_LENGTH]
+# The Snowball (Porter 2) English stemmer, the family the embedded index's porter tokenizer uses:
+# "pays", "paying" -> "pay"; "relocation", "relocate" -> "reloc".
+_stem = snowballstemmer.stemmer("english").stemWord
 
 
 def terms(text: str) -> set[str]:
