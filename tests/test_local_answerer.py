@@ -78,7 +78,7 @@ def closest(citation, quote, title="Member guide"):
 
 
 def test_inflected_words_match_their_stem():
-    """"paying" finds "pays", "relocating" finds "relocation": the words are compared as Snowball
+    """ "paying" finds "pays", "relocating" finds "relocation": the words are compared as Snowball
     stems (the index's porter tokenizer's family), not cut at a fixed length."""
     passages = [
         hit("benefits.pdf#page=2", "Northwind pays a childcare subsidy of EUR 150 per month."),
