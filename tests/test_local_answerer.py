@@ -93,6 +93,26 @@ def test_inflected_words_match_their_stem():
     assert "1 day" in compose("day off relocating to a new home", passages)
 
 
+def test_a_function_word_names_no_document():
+    """The question's "and" is in the title "Health and Safety": that names no document, so
+    the other document's better sentence is still quoted."""
+    passages = [
+        hit(
+            "health.txt",
+            "Back pain from your desk or chair at home? Ask for an assessment.",
+            "Health and Safety",
+            doc=1,
+        ),
+        hit(
+            "equipment.md",
+            "Each employee has a home office budget of EUR 600 for a desk and chair.",
+            "Equipment",
+            doc=2,
+        ),
+    ]
+    assert "EUR 600" in compose("is there money for a desk and chair at home", passages)
+
+
 def test_no_answer_in_the_passages_says_so_and_points_to_the_closest_passage():
     passages = [
         hit("manual.pdf#page=30", "The thermostat weighs 180 g and measures 96 x 96 x 22 mm."),

@@ -78,6 +78,22 @@ async def test_the_document_a_question_names_ranks_above_its_twin(index):
     assert named[0].document_id == 2
 
 
+async def test_a_function_word_in_a_title_names_no_document(index):
+    """The "and" of "Health and Safety" is no reason to rank it above the page that answers
+    (boosted as named, it would: BM25 has the two pages a few percent apart)."""
+    equipment = "The furniture budget pays for a desk and a chair."
+    health = (
+        "Budget for desk and chair complaints: ask for an assessment of your desk and chair. "
+        "Ask for help."
+    )
+    await index.upsert_document(1, [chunk(1, 0, equipment, title="Equipment")])
+    await index.upsert_document(2, [chunk(2, 0, health, title="Health and Safety")])
+    for doc in range(3, 8):  # other documents, so that the question's words are rare
+        await index.upsert_document(doc, [chunk(doc, 0, f"Topic {doc} of the handbook.")])
+    hits = await ask(index, "budget for a desk and chair")
+    assert [h.title for h in hits] == ["Equipment", "Health and Safety"]
+
+
 async def test_an_index_file_from_before_the_vocabulary_is_upgraded_in_place(tmp_path):
     path = tmp_path / "old.sqlite3"
     old = sqlite3.connect(path)

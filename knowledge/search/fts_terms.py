@@ -16,13 +16,9 @@ import re
 import sqlite3
 from itertools import combinations
 
-from knowledge.search.spelling import Vocabulary
+from knowledge.search.spelling import STOPWORDS, Vocabulary
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i in is it me my of on or our should the "
-    "to we what when where which who why will with you your".split()
-)
 _MAX_QUERY_TERMS = 64
 SCORE_BUDGET = 4000
 COMMON_ROWS = 1000
@@ -37,7 +33,7 @@ def fts_terms(text: str, vocabulary: Vocabulary | None = None) -> list[str]:
     words = [w.lower() for w in _WORD.findall(text)]
     if vocabulary is not None:  # first, so that "whats" becomes a stop word like "what"
         words = [vocabulary.correct(w) for w in words]
-    meaningful = [w for w in words if w not in _STOPWORDS] or words
+    meaningful = [w for w in words if w not in STOPWORDS] or words
     unique = list(dict.fromkeys(meaningful))[:_MAX_QUERY_TERMS]
     return ['"' + w.replace('"', '""') + '"' for w in unique]
 

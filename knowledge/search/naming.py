@@ -3,14 +3,15 @@ rank the Premier guide's page above the same page of its near-twin, the Essentia
 
 A word of the question that is in some candidates' titles or file names but not in all of them
 names a document; candidates it names get their score raised by NAME_BOOST. Words every candidate
-title shares ("plan", "guide") say nothing about which one is meant.
+title shares ("plan", "guide") say nothing about which one is meant, and neither do function
+words ("and" in "Health and Safety" is no reason to prefer it).
 """
 
 from dataclasses import replace
 from functools import lru_cache
 
 from knowledge.search.base import SearchHit
-from knowledge.search.spelling import words_of
+from knowledge.search.spelling import STOPWORDS, words_of
 
 NAME_BOOST = 0.25
 
@@ -21,7 +22,8 @@ def name_words(hit: SearchHit) -> frozenset[str]:
 
 @lru_cache(maxsize=4096)
 def _name_words(title: str, file_name: str) -> frozenset[str]:
-    return frozenset(words_of(title) | words_of(file_name.replace("-", " ").replace("_", " ")))
+    words = words_of(title) | words_of(file_name.replace("-", " ").replace("_", " "))
+    return frozenset(words - STOPWORDS)
 
 
 def prefer_named(hits: list[SearchHit], question: set[str]) -> list[SearchHit]:

@@ -20,6 +20,12 @@ from rapidfuzz.distance import OSA
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MEMO_SIZE = 10_000
 MIN_LENGTH = 5  # shorter words have too many neighbours one edit away to guess from
+# Words that say nothing of what a question is about: left out of its search terms, and never
+# taken for the name of a document ("and" in "Health and Safety").
+STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from how i in is it me my of on or our should the "
+    "to we what when where which who why will with you your".split()
+)
 
 
 def words_of(text: str) -> set[str]:
