@@ -155,11 +155,11 @@ class Indexer:
     def _embed_sentences(self, embedder: Embedder | LocalEmbedder, chunks: list[Chunk]) -> None:
         if not chunks:
             return
-        found = [sentence_vectors.sentences_of(c.text) for c in chunks]
-        texts = list({s: None for sentences in found for _, s in sentences})
+        found = [sentence_vectors.embedded_texts(c.text, c.label) for c in chunks]
+        texts = list({t: None for sentences in found for t in sentences})
         vectors = dict(zip(texts, self.call(embedder.embed, texts), strict=True)) if texts else {}
         for chunk, sentences in zip(chunks, found, strict=True):
-            chunk.sentence_vectors = sentence_vectors.pack([vectors[s] for _, s in sentences])
+            chunk.sentence_vectors = sentence_vectors.pack([vectors[t] for t in sentences])
         Chunk.objects.bulk_update(chunks, ["sentence_vectors"])
 
     def remove_orphans(self) -> list[int]:
@@ -199,7 +199,7 @@ def _rechunk(doc: Document) -> list[Chunk]:
             text=p.text,
             label=p.label[:300],
             token_count=p.token_count,
-            **_vectors_of(old.get(p.text)),
+            **_vectors_of(old.get(p.text), p.label[:300]),
         )
         for i, p in enumerate(pieces)
     ]
@@ -209,13 +209,14 @@ def _rechunk(doc: Document) -> list[Chunk]:
     return chunks
 
 
-def _vectors_of(chunk: Chunk | None) -> dict:
+def _vectors_of(chunk: Chunk | None, label: str) -> dict:
     if chunk is None:
         return {}
     return {
         "embedding": chunk.embedding,
         "embedding_model": chunk.embedding_model,
-        "sentence_vectors": chunk.sentence_vectors,
+        # Its sentences were embedded under their heading: a renamed section makes them again.
+        "sentence_vectors": chunk.sentence_vectors if chunk.label == label else None,
     }
 
 

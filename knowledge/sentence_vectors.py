@@ -3,10 +3,11 @@
 The offline answerer quotes sentences; by their words alone it cannot tell that "Northwind
 contributes 4 percent of your salary" answers "does the company put money into my retirement".
 When it is the configured answerer and embeddings are on, indexing embeds every sentence of a
-chunk that may answer (MIN_WORDS words or more) and keeps them on the chunk row, float16 in the
-order of `sentences_of(chunk.text)`; at answer time the question's vector (the one retrieval
-made, cached) is compared with the retrieved passages' sentences in one row look-up. Building
-them costs about as much CPU again as the chunk's own vector; answering with them a look-up.
+chunk that may answer (MIN_WORDS words or more), under its section's heading (`embedded_texts`),
+and keeps them on the chunk row, float16 in the order of `sentences_of(chunk.text)`; at answer
+time the question's vector (the one retrieval made, cached) is compared with the retrieved
+passages' sentences in one row look-up. Building them costs about as much CPU again as the
+chunk's own vector; answering with them a look-up.
 """
 
 import re
@@ -45,6 +46,15 @@ def sentences_of(text: str) -> list[tuple[str, str]]:
         if key.count(" ") + 1 >= MIN_WORDS:
             found.append((key, sentence))
     return found
+
+
+def embedded_texts(text: str, label: str) -> list[str]:
+    """What is embedded for each sentence of a chunk, in `sentences_of` order: the sentence under
+    its section's heading. "The probation period is 6 months." under "Probation period" is what
+    "how long is the trial period" asks about; without its heading e5 ranks it eleventh among
+    its passages' sentences. A page, slide or sheet anchor says nothing of the topic."""
+    heading = f"{label}: " if label and not is_anchor(label) else ""
+    return [heading + sentence for _, sentence in sentences_of(text)]
 
 
 def pack(vectors: list[tuple[float, ...]]) -> bytes:

@@ -281,3 +281,89 @@ def test_no_sentence_vectors_where_a_language_model_answers(local):
     call_command("sync_index", verbosity=0)
     chunk = doc.chunks.get()
     assert chunk.embedding and chunk.sentence_vectors is None
+
+
+ONBOARDING = [
+    (
+        "Notice periods",
+        "During the first weeks either side may end the contract with a notice period of two "
+        "weeks. After that the statutory notice period applies.",
+    ),
+    (
+        "Probation period",
+        "The probation period is 6 months. Your manager confirms in week 22 whether you pass.",
+    ),
+    (
+        "Check-ins",
+        "Your manager meets you after 30, 60 and 90 days for a structured check-in. In the first "
+        "check-in you agree on your goals.",
+    ),
+]
+
+
+def _sections(sections: list[tuple[str, str]]) -> list[dict]:
+    return [{"label": heading, "text": text} for heading, text in sections]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_sentence_is_understood_under_its_heading(local):
+    """ "The probation period is 6 months." answers "how long is the trial period" because it is
+    under "Probation period": embedded alone, the check-in sentence comes closer to the question."""
+    await Document.objects.acreate(
+        title="Onboarding guide", body="", extracted=_sections(ONBOARDING)
+    )
+    await sync_to_async(call_command)("sync_index", verbosity=0)
+    body = ask("how long is the trial period after joining")
+    response = await AsyncClient().post("/chat", data=body, content_type="application/json")
+    assert response.json()["output_text"].startswith("The probation period is 6 months")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_renamed_section_embeds_its_sentences_again_and_only_them(local, monkeypatch):
+    doc = Document.objects.create(
+        title="Onboarding guide", body="", extracted=_sections(ONBOARDING)
+    )
+    call_command("sync_index", verbosity=0)
+    embedded: list[str] = []
+    real = local_embeddings.embed_passages
+
+    def counting(texts, name=None):
+        embedded.extend(texts)
+        return real(texts, name)
+
+    monkeypatch.setattr(local_embeddings, "embed_passages", counting)
+    renamed = [
+        ("Trial period", text) if heading == "Probation period" else (heading, text)
+        for heading, text in ONBOARDING
+    ]
+    doc.extracted = _sections(renamed)
+    doc.save()
+    call_command("sync_index", verbosity=0)
+    # The chunk's own vector is of its text, unchanged; its sentences are made again under the
+    # new heading, and the other sections' are kept.
+    assert sorted(embedded) == [
+        "Trial period: The probation period is 6 months.",
+        "Trial period: Your manager confirms in week 22 whether you pass.",
+    ]
+    assert not doc.chunks.filter(sentence_vectors=None).exists()
+
+
+@pytest.mark.django_db
+def test_sentence_vectors_made_before_headings_counted_are_made_again():
+    from django.apps import apps
+
+    migration = importlib.import_module("knowledge.migrations.0005_sentence_vectors_under_headings")
+    doc = Document.objects.create(title="Guide", body="-")
+    for ordinal, label in enumerate(["Probation period", "page=2", "slide=1", ""]):
+        Chunk.objects.create(
+            document=doc,
+            ordinal=ordinal,
+            text="x",
+            label=label,
+            token_count=1,
+            sentence_vectors=b"\0\0",
+        )
+    migration.drop_vectors_made_without_their_heading(apps, None)
+    left = dict(doc.chunks.values_list("label", "sentence_vectors"))
+    assert left["Probation period"] is None  # sync_index makes it again, under its heading
+    assert all(left[label] is not None for label in ["page=2", "slide=1", ""])

@@ -75,3 +75,12 @@ async def test_a_chunk_border_stays_a_sentence_border():
     widened, _ = await sentence_vectors.context("how many engineers", [await _ahit(doc, 0)])
     read = sentence_vectors.sentences_of(widened[0].text)
     assert read == [s for t in texts for s in sentence_vectors.sentences_of(t)]
+
+
+def test_a_sentence_is_embedded_under_its_heading_never_under_a_page_anchor():
+    text = "The probation period is 6 months. Short label."
+    assert sentence_vectors.embedded_texts(text, "Probation period") == [
+        "Probation period: The probation period is 6 months."
+    ]
+    for label in ("page=3", "slide=2", "sheet=Q1 sales", ""):
+        assert sentence_vectors.embedded_texts(text, label) == ["The probation period is 6 months."]
