@@ -113,6 +113,21 @@ def test_a_function_word_names_no_document():
     assert "EUR 600" in compose("is there money for a desk and chair at home", passages)
 
 
+def test_a_sentence_that_only_restates_the_question_is_not_quoted():
+    passages = [
+        hit(
+            "it-helpdesk.html",
+            "Tech Bar in Leipzig. The walk-in desk is in room 2.14 on the second floor. "
+            "It is open on Tuesdays and Thursdays from 12:00 to 14:00.",
+        )
+    ]
+    answer = compose("when is the tech bar in leipzig open", passages)
+    assert "12:00" in answer and "Tech Bar in Leipzig" not in answer
+    # Alone, it is what the passages say: quoted (a yes to "is there one?").
+    alone = [hit("it-helpdesk.html", "There is a Tech Bar in Leipzig.")]
+    assert compose("is there a tech bar in leipzig", alone).startswith("There is a Tech Bar")
+
+
 def test_no_answer_in_the_passages_says_so_and_points_to_the_closest_passage():
     passages = [
         hit("manual.pdf#page=30", "The thermostat weighs 180 g and measures 96 x 96 x 22 mm."),

@@ -425,6 +425,10 @@ class LocalAnswerer:
                 + MEANING_WEIGHT * candidate.meaning
             )
             scored.append(candidate)
+        # A sentence with no word beyond the question's says nothing it does not ("Tech Bar in
+        # Leipzig." for "when is the Tech Bar in Leipzig open"): a heading, a slide's title. It
+        # is quoted only when nothing else may be.
+        scored = [c for c in scored if c.terms - wanted] or scored
         scored.sort(key=lambda c: c.score, reverse=True)
 
         leader = next((c for c in scored if not c.follower), None)
