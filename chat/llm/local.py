@@ -29,7 +29,7 @@ from knowledge import sentence_vectors
 from knowledge.chunking import split_sentences
 from knowledge.search.base import SearchHit
 from knowledge.search.naming import name_words
-from knowledge.search.spelling import MIN_LENGTH, Vocabulary, words_of
+from knowledge.search.spelling import MIN_LENGTH, STOPWORDS, Vocabulary, words_of
 from knowledge.sentence_vectors import MIN_WORDS, WORD
 
 NOT_STATED = "I could not find an answer to that in the documents available to you."
@@ -38,12 +38,12 @@ NOTHING_FOUND = (
 )
 CLOSEST = "The closest passage, in “{title}”, says: “{quote}” [{citation}]"
 QUOTE_CHARS = 200  # a longer closest sentence is cut at a word and ended with "…"
-_STOP = frozenset(
-    "a about after all also am an and any are as at be been before being but by can could did do "
-    "does doing for from had has have how i if im in into is it its may me might must my no not "
-    "of on or our out over should so than that the their them then there these they this those "
-    "to under up us was we were what whats when where which while who whom why will with would "
-    "you your get gets got please tell know much many some lot".split()
+# The search's stop words, and the words that weigh nothing in a question to be answered.
+_STOP = STOPWORDS | frozenset(
+    "about after all also am any been before being but could did doing get gets got had has have "
+    "if im into its know lot many may might much must no not out over please so some tell than "
+    "that their them then there these they this those under up us was were whats while whom "
+    "would".split()
 )
 MAX_SENTENCES = 4
 MAX_CITATIONS = 3  # pages cited in one answer
