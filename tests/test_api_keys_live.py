@@ -31,6 +31,9 @@ print(create_key(User.objects.create_user("olga", password="pw-olga-1"), "live")
 SALARY = {"messages": [{"role": "user", "content": "What does band L4 pay per year?"}]}
 
 
+pytestmark = pytest.mark.own_configuration
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("live-keys")

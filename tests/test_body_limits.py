@@ -150,6 +150,7 @@ PATHS = [
 ]
 
 
+@pytest.mark.own_configuration
 @pytest.mark.parametrize(("path", "content_type"), PATHS)
 def test_an_oversized_declared_length_is_refused_before_the_body_is_sent(
     server, path, content_type
@@ -165,6 +166,7 @@ def test_an_oversized_declared_length_is_refused_before_the_body_is_sent(
         assert closed_by_server(sock)
 
 
+@pytest.mark.own_configuration
 def test_a_json_caller_gets_json_and_a_page_gets_text(server):
     headers = {"Content-Type": "application/json", "Content-Length": str(HUGE)}
     with open_request(server, "/accounts/login/", headers) as sock:
@@ -172,6 +174,7 @@ def test_a_json_caller_gets_json_and_a_page_gets_text(server):
     assert status == 413 and "error" in json.loads(body)
 
 
+@pytest.mark.own_configuration
 def test_only_staff_get_the_upload_limit(server):
     size = 3 * PAGE_LIMIT  # over the page limit, well under the upload limit
     with open_request(server, "/accounts/login/", {"Content-Length": str(size)}) as sock:
@@ -191,6 +194,7 @@ def test_only_staff_get_the_upload_limit(server):
     assert status == 403  # the admin's own answer: this request carries no CSRF token
 
 
+@pytest.mark.own_configuration
 @pytest.mark.parametrize(
     ("path", "limit"),
     [("/chat", CHAT_LIMIT), ("/accounts/login/", PAGE_LIMIT), (UPLOAD_PATH, PAGE_LIMIT)],
@@ -230,6 +234,7 @@ def test_a_chunked_body_is_cut_off_at_the_limit_and_nothing_is_spooled(server, p
     assert limit < sent  # it was the limit, not something else, that stopped the body
 
 
+@pytest.mark.own_configuration
 @pytest.mark.parametrize(
     ("path", "headers", "first_bytes"),
     [
@@ -245,6 +250,7 @@ def test_a_stalled_body_is_answered_408(server, path, headers, first_bytes):
         assert closed_by_server(sock)
 
 
+@pytest.mark.own_configuration
 def test_an_answer_streams_for_longer_than_the_body_timeout(server):
     """Once the body is in, the time limit is off: the handler's wait for the client to leave
     (the same `receive`) runs for as long as the answer streams."""

@@ -24,7 +24,7 @@ from tests.browser import (
     watch_answer,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.own_configuration]
 
 VACATION_QUESTION = "How many unused vacation days can I carry over into the next year?"
 VACATION_PASSAGE = "You may carry over up to five unused vacation days into the following year"

@@ -17,7 +17,7 @@ from tests.browser import (
 )
 from tests.fakes.oidc_provider import CLIENT_ID, CLIENT_SECRET, FakeOpenIDProvider
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.own_configuration]
 ENGINEERING_GROUP_ID = "0e5f1a2b-eng0-4c3d-8e9f-000000000002"
 ENGINEERING_QUESTION = "Which extension reaches the SEV1 war room conference bridge?"
 MAPPING = f"""

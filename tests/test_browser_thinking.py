@@ -16,7 +16,7 @@ from tests.browser import (
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.reasoning import THOUGHT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.own_configuration]
 
 
 @pytest.fixture(scope="module")

@@ -277,6 +277,7 @@ def test_compare_prints_each_metric_and_its_delta(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.own_configuration
 def test_over_http_against_a_real_uvicorn_gives_the_same_retrieval(tmp_path):
     """The deployed form: a real server on the embedded default (offline answerer), asked over
     POST /chat; retrieval is scored as in process."""

@@ -49,6 +49,7 @@ def _records(log_path) -> list[dict]:
     return records
 
 
+@pytest.mark.own_configuration
 async def test_json_logs_carry_ids_and_figures_but_no_text(json_server, fake_openai):
     host, log_path = json_server
     ask = {"messages": [{"role": "user", "content": QUESTION}]}
@@ -101,6 +102,7 @@ async def test_json_logs_carry_ids_and_figures_but_no_text(json_server, fake_ope
         assert turn["conversation_id"] and turn["hits"] >= 1
 
 
+@pytest.mark.own_configuration
 async def test_a_failed_turn_logs_its_kind(json_server, fake_openai):
     from tests.fakes import rate_limit
 

@@ -42,9 +42,8 @@ def _running_in_group(pgid: int) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.own_configuration  # make run is the embedded default's command, whatever the pass's
 def test_make_run_serves_and_ctrl_c_stops_everything(tmp_path):
-    if os.environ.get("RAGSITE_TEST_SCALEOUT"):
-        pytest.skip("make run is the embedded default's command; pass 1 covers it")
     if not (ROOT / ".venv" / "bin" / "uvicorn").is_file():
         pytest.skip("make run needs the project's .venv (make install)")
     port = free_port()

@@ -51,6 +51,9 @@ def _admin_sql(sql: str) -> None:
         conn.execute(sql)
 
 
+pytestmark = pytest.mark.own_configuration
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     require_services()

@@ -24,6 +24,9 @@ READ = re.compile(
 )
 
 
+pytestmark = pytest.mark.own_configuration
+
+
 def _variables_read() -> set[str]:
     return {name for f in SETTINGS_FILES for name in READ.findall((ROOT / f).read_text())}
 

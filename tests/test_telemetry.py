@@ -55,6 +55,7 @@ def _turns(receiver) -> list[dict]:
         return [s for s in receiver.spans if s["name"] == "chat turn"]
 
 
+@pytest.mark.own_configuration
 async def test_each_chat_turn_is_one_trace_with_its_phases(traced_server, receiver):
     host = traced_server
     ask = {"messages": [{"role": "user", "content": QUESTION}]}
@@ -116,6 +117,7 @@ async def test_each_chat_turn_is_one_trace_with_its_phases(traced_server, receiv
     )
 
 
+@pytest.mark.own_configuration
 async def test_a_failed_turn_is_an_error_span_and_counted(traced_server, receiver, fake_openai):
     from tests.fakes import rate_limit
 
@@ -138,6 +140,7 @@ async def test_a_failed_turn_is_an_error_span_and_counted(traced_server, receive
     )
 
 
+@pytest.mark.own_configuration
 def test_an_index_sync_task_is_a_span(tmp_path, otel_env, receiver):
     script = (
         "from knowledge.models import Document\n"
@@ -154,6 +157,7 @@ def test_an_index_sync_task_is_a_span(tmp_path, otel_env, receiver):
     assert syncs[0]["attributes"]["ragsite.index.outcome"].startswith("indexed")
 
 
+@pytest.mark.own_configuration
 def test_the_task_worker_reports_documents_waiting_for_the_index_and_failed(otel_env, receiver):
     script = (
         "from knowledge.models import Document, IndexStatus\n"

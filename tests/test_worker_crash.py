@@ -23,6 +23,7 @@ def _wait_for(predicate, seconds, what):
         time.sleep(0.1)
 
 
+@pytest.mark.own_configuration
 def test_killed_worker_leaves_nothing_stuck(tmp_path, fake_search):
     env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
     env.update(
