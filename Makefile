@@ -1,6 +1,6 @@
 # Django 6.1 needs Python 3.12+; this machine's default python3 is 3.11, so pick one explicitly,
-# the newest found: 3.12.0 and 3.12.1 trace large functions so slowly (sys.settrace, which
-# coverage uses) that make test's coverage pass takes twice as long on them.
+# the newest found: 3.12.0 and 3.12.1 run large functions so slowly under sys.settrace (which
+# coverage uses) that some tests take many times longer in make test's coverage pass.
 PYTHON ?= $(shell for p in python3.14 python3.13 $$(ls -d $(HOME)/.pyenv/versions/3.1[2-9]* 2>/dev/null | sort -rV | sed 's|$$|/bin/python3|') python3.12 /usr/bin/python3; do \
 	if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then echo "$$p"; break; fi; done)
 VENV := .venv

@@ -27,12 +27,12 @@ RUN_FIELDS = {
 }  # fmt: skip
 
 
-# The benchmark's servers and load generator run untraced even when the suite measures coverage:
-# tracing would slow what they time, and the servers run the code the other tests measure.
 # bench/harness.py starts every server without the pass's DATABASE_URL and REDIS_URL.
 pytestmark = pytest.mark.own_configuration
 
 
+# The benchmark's servers and load generator run untraced even when the suite measures coverage:
+# tracing would slow what they time, and the servers run the code the other tests measure.
 def untraced() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if not name.startswith("COVERAGE_")}
 
